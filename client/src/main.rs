@@ -1,0 +1,3 @@
+//! eseg-client: the tunnelling client.
+
+fn main() {}

@@ -1,0 +1,2 @@
+//! Userspace ESP tunnel-mode data path (RFC 4303).
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! eseg-gateway: the eSEG daemon.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Interop tests of eseg against real strongSwan; the tests live in `tests/`.

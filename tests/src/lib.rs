@@ -1,0 +1,1 @@
+//! End-to-end tests of eseg; the tests live in `tests/`.
