@@ -1,0 +1,1 @@
+//! Data-plane workers: TUN <-> ESP <-> transport.
