@@ -88,12 +88,13 @@ impl SkCipher {
         encr.iv_len() + padded_len(encr, plaintext_len) + self.suite.icv_len()
     }
 
-    /// The largest plaintext whose sealed body fits in `body_len` bytes (for fragmentation).
-    pub fn max_plaintext_len(&self, body_len: usize) -> usize {
+    /// The largest plaintext whose sealed body fits in `body_len` bytes (for fragmentation), or
+    /// `None` if not even an empty one does.
+    pub fn max_plaintext_len(&self, body_len: usize) -> Option<usize> {
         let encr = self.suite.encr();
-        let room = body_len.saturating_sub(encr.iv_len() + self.suite.icv_len());
+        let room = body_len.checked_sub(encr.iv_len() + self.suite.icv_len())?;
         let whole_blocks = room - room % encr.block_len();
-        whole_blocks.saturating_sub(1)
+        whole_blocks.checked_sub(1)
     }
 
     /// Encrypts and authenticates `plaintext` (the inner payload chain) and returns the payload
