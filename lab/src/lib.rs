@@ -1,1 +1,39 @@
-//! Network-namespace lab.
+//! The network-namespace lab used by the demo, the end-to-end tests, interop and the benchmarks.
+//!
+//! [`Lab::builder`] builds a topology of namespaces (clients, an optional router that can be a NAT
+//! or one of the TR 33.830 firewall types, the gateway, and a core host), wires them with veth
+//! links, addresses and routes, and gives back a [`Lab`] that runs programs inside them
+//! ([`Lab::exec`], [`Lab::spawn`]), loads nftables rules, injects faults, and offers small
+//! core-side services (UDP/TCP echo, iperf3).
+//!
+//! Contract:
+//! - Nothing is ever added to the root namespace: links are created with both ends inside lab
+//!   namespaces; addresses come from 198.18.0.0/15, one /23 per lab (see [`LabAddresses`]).
+//! - Everything is removed when the [`Lab`] is dropped, including on panic: processes (whole
+//!   process groups) are killed, namespaces deleted. Namespaces left by a process that was killed
+//!   outright are reclaimed by the next lab built on the machine.
+//! - Labs are independent: unique names (`esl-<pid>-<seq>-<role>`) and address blocks, so tests may
+//!   run in parallel.
+//!
+//! Needs root, iproute2 and nftables; iperf3 and tinyproxy for the features that use them.
+
+mod addressing;
+mod error;
+mod faults;
+mod firewall;
+mod iperf;
+mod netns;
+mod process;
+mod services;
+mod topology;
+mod workdir;
+
+pub use addressing::{LabAddresses, BLOCK_COUNT, MAX_CLIENTS};
+pub use error::{Error, Result};
+pub use faults::FaultGuard;
+pub use firewall::{Firewall, Router, PROXY_PORT};
+pub use iperf::{parse_iperf3_json, IperfOptions, IperfReport, IPERF3_PORT};
+pub use netns::{run_in, NAME_PREFIX};
+pub use process::{ExecOutput, NetnsCommand, ProcessGuard, DEFAULT_GRACE, DEFAULT_TIMEOUT};
+pub use services::ServiceGuard;
+pub use topology::{ifname, Host, Lab, LabBuilder};

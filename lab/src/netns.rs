@@ -1,0 +1,168 @@
+//! Network namespaces owned by the lab: creation, deletion (after killing every process inside),
+//! running a closure on a thread that has entered one, and reclaiming namespaces left behind by a
+//! process that was killed before it could clean up.
+//!
+//! Names are `esl-<pid>-<seq>-<role>`: the pid of the process that made the namespace, a
+//! per-process counter, and the host's role. A namespace whose pid no longer exists is stale.
+
+use std::fs::File;
+use std::process::Command;
+use std::sync::{Mutex, Once};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+
+/// Every lab namespace name starts with this.
+pub const NAME_PREFIX: &str = "esl-";
+
+/// Where iproute2 keeps named namespaces.
+const NETNS_DIR: &str = "/run/netns";
+
+/// `ip netns add` mounts `/run/netns` on first use; concurrent first uses can race, so the
+/// process creates its namespaces one at a time.
+static CREATE_LOCK: Mutex<()> = Mutex::new(());
+
+/// A named network namespace, deleted (with every process in it killed) on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates the namespace `name` and brings its loopback up.
+    pub(crate) fn create(name: String) -> Result<Self> {
+        {
+            let _serial = CREATE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+            run_ip(&["netns", "add", &name])?;
+        }
+        let ns = Netns { name };
+        run_ip(&["-n", &ns.name, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// The namespace's name (as `ip netns` knows it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        destroy(&self.name);
+    }
+}
+
+/// Kills every process in the namespace and deletes it. Errors are logged, not returned: this
+/// runs from `Drop`.
+fn destroy(name: &str) {
+    for pid in pids_in(name) {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    if let Err(e) = run_ip(&["netns", "del", name]) {
+        tracing::warn!(netns = name, error = %e, "cannot delete lab namespace");
+    }
+}
+
+fn pids_in(name: &str) -> Vec<Pid> {
+    let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|w| w.parse::<i32>().ok())
+        .map(Pid::from_raw)
+        .collect()
+}
+
+/// Runs `ip ARGS` in the current (root) namespace context; used only for `netns` management
+/// and for `-n NS` commands that act inside a lab namespace.
+pub(crate) fn run_ip(args: &[&str]) -> Result<()> {
+    let command = format!("ip {}", args.join(" "));
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|source| Error::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Command {
+            command,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// Runs `f` on a fresh thread that has entered the network namespace `name`, and returns its
+/// result. Sockets and TUN devices created by `f` belong to that namespace for their whole life,
+/// whichever thread uses them afterwards. A panic in `f` is propagated to the caller.
+pub fn run_in<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
+    let path = format!("{NETNS_DIR}/{name}");
+    let file = File::open(&path).map_err(|e| Error::io(format!("open {path}"), e))?;
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            nix::sched::setns(&file, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::io(format!("enter {path}"), std::io::Error::from(e)))?;
+            Ok(f())
+        });
+        match worker.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Deletes lab namespaces whose creating process is gone. Runs once per process.
+pub(crate) fn reclaim_stale_once() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(reclaim_stale);
+}
+
+fn reclaim_stale() {
+    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = owner_pid(&name) else {
+            continue;
+        };
+        if !process_exists(pid) {
+            tracing::info!(netns = %name, pid, "reclaiming stale lab namespace");
+            destroy(&name);
+        }
+    }
+}
+
+/// The pid encoded in a lab namespace name, `None` for names that are not the lab's.
+pub(crate) fn owner_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(NAME_PREFIX)?;
+    let (pid, _) = rest.split_once('-')?;
+    pid.parse().ok()
+}
+
+fn process_exists(pid: i32) -> bool {
+    match kill(Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(errno) => errno != nix::errno::Errno::ESRCH,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_pid_parses_only_lab_names() {
+        assert_eq!(owner_pid("esl-1234-7-gw"), Some(1234));
+        assert_eq!(owner_pid("esl-1234"), None);
+        assert_eq!(owner_pid("other-1234-7-gw"), None);
+        assert_eq!(owner_pid("esl-x-7-gw"), None);
+    }
+}
