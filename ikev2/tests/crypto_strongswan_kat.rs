@@ -192,8 +192,7 @@ fn both_ike_auth_messages_decrypt_to_what_strongswan_logged() {
             ID_R,
         ),
     ] {
-        let (encr_key, integ_key) = keys.sk_keys(direction);
-        let cipher = SkCipher::new(suite().cipher, encr_key, integ_key).unwrap();
+        let cipher = keys.sk_cipher(&suite(), direction).unwrap();
         let (next, opened) = open_ike_auth(&cipher, v.get(message));
         assert_eq!(next, first_inner);
         assert_eq!(opened, v.get(plaintext), "{message}");

@@ -1,7 +1,9 @@
 //! Key derivation: SKEYSEED and the SK_* keys of an IKE SA (RFC 7296 §2.14), the rekeyed IKE SA
 //! (§2.18) and the CHILD_SA KEYMAT with its split into per-direction ESP keys (§2.17).
 
-use crate::crypto::{CipherSuite, CryptoError, Direction, EncrAlg, IkeSuite, PrfAlg, Secret};
+use crate::crypto::{
+    CipherSuite, CryptoError, Direction, EncrAlg, IkeSuite, PrfAlg, Secret, SkCipher,
+};
 
 /// `SKEYSEED = prf(Ni | Nr, g^ir)` for a new IKE SA
 /// (<https://www.rfc-editor.org/rfc/rfc7296#section-2.14>). Nonces are the payload bodies.
@@ -120,6 +122,17 @@ impl IkeSaKeys {
             Direction::InitiatorToResponder => (&self.sk_ei, self.sk_ai.as_ref()),
             Direction::ResponderToInitiator => (&self.sk_er, self.sk_ar.as_ref()),
         }
+    }
+
+    /// The [`SkCipher`] for SK payloads sent in `direction`: the sender seals with it, the
+    /// receiver opens. Build it once per IKE SA and direction (its AEAD IV counter lives in it).
+    pub fn sk_cipher(
+        &self,
+        suite: &IkeSuite,
+        direction: Direction,
+    ) -> Result<SkCipher, CryptoError> {
+        let (encr_key, integ_key) = self.sk_keys(direction);
+        SkCipher::new(suite.cipher, encr_key, integ_key)
     }
 
     /// SK_pi or SK_pr: the key binding the identity of the side that sends in `direction`.

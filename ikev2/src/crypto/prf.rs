@@ -8,8 +8,8 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{CryptoError, PrfAlg, Secret};
 
-/// prf+ produces at most 255 blocks (RFC 7296 §2.13).
-const PRF_PLUS_MAX_BLOCKS: usize = 255;
+/// prf+ produces at most 255 blocks: the block counter is one octet (RFC 7296 §2.13).
+const PRF_PLUS_MAX_BLOCKS: u8 = u8::MAX;
 
 impl PrfAlg {
     fn hmac_algorithm(self) -> hmac::Algorithm {
@@ -37,7 +37,7 @@ impl PrfAlg {
         len: usize,
     ) -> Result<Secret, CryptoError> {
         let block_len = self.output_len();
-        if len > PRF_PLUS_MAX_BLOCKS * block_len {
+        if len > usize::from(PRF_PLUS_MAX_BLOCKS) * block_len {
             return Err(CryptoError::PrfPlusTooLong { requested: len });
         }
         let algorithm = self.hmac_algorithm();
@@ -55,8 +55,7 @@ impl PrfAlg {
             for part in seed_parts {
                 context.update(part);
             }
-            // `counter` stays within 1..=255 by the loop bound.
-            context.update(&[u8::try_from(counter).unwrap_or(u8::MAX)]);
+            context.update(&[counter]);
             let tag = context.sign();
             let take = (len - output.len()).min(block_len);
             output.extend_from_slice(tag.as_ref().get(..take).unwrap_or_default());

@@ -34,13 +34,45 @@ use crate::crypto::{CipherSuite, CryptoError, EncrAlg, IntegAlg, Secret};
 /// Largest plaintext accepted for one encrypted payload (an IKE message is at most 64 KiB).
 const MAX_PLAINTEXT_LEN: usize = 0xFFFF;
 
+/// Length of the AEAD explicit IV (RFC 5282 §3.1, RFC 7634 §2).
+const AEAD_IV_LEN: usize = 8;
+
+/// Length of the AEAD salt at the end of the keying material.
+const AEAD_SALT_LEN: usize = 4;
+
 /// One direction's SK payload protection: built from SK_ei/SK_ai (initiator to responder) or
-/// SK_er/SK_ar (responder to initiator).
+/// SK_er/SK_ar (responder to initiator), once per key.
 pub struct SkCipher {
     suite: CipherSuite,
-    encr_key: Secret,
-    integ_key: Option<Secret>,
-    next_aead_iv: u64,
+    protection: Protection,
+}
+
+/// The keys in the shape each construction needs; invalid pairings cannot be represented.
+enum Protection {
+    Aead {
+        alg: AeadAlg,
+        key_with_salt: Secret,
+        next_iv: u64,
+    },
+    CbcHmac {
+        cipher: CbcAlg,
+        encr_key: Secret,
+        integ: IntegAlg,
+        integ_key: Secret,
+    },
+}
+
+#[derive(Clone, Copy)]
+enum AeadAlg {
+    AesGcm128,
+    AesGcm256,
+    ChaCha20Poly1305,
+}
+
+#[derive(Clone, Copy)]
+enum CbcAlg {
+    Aes128,
+    Aes256,
 }
 
 impl SkCipher {
@@ -52,28 +84,39 @@ impl SkCipher {
         integ_key: Option<&Secret>,
     ) -> Result<Self, CryptoError> {
         check_len(suite.encr_key_len(), encr_key)?;
-        match (suite.integ(), integ_key) {
-            (Some(integ), Some(key)) => check_len(integ.key_len(), key)?,
-            (None, None) => {}
-            (Some(integ), None) => {
-                return Err(CryptoError::InvalidKeyLength {
-                    expected: integ.key_len(),
-                    actual: 0,
-                })
-            }
-            (None, Some(key)) => {
-                return Err(CryptoError::InvalidKeyLength {
-                    expected: 0,
-                    actual: key.len(),
-                })
-            }
-        }
-        Ok(Self {
-            suite,
-            encr_key: encr_key.clone(),
-            integ_key: integ_key.cloned(),
-            next_aead_iv: 0,
-        })
+        let aead = |alg| match integ_key {
+            None => Ok(Protection::Aead {
+                alg,
+                key_with_salt: encr_key.clone(),
+                next_iv: 0,
+            }),
+            Some(key) => Err(CryptoError::InvalidKeyLength {
+                expected: 0,
+                actual: key.len(),
+            }),
+        };
+        let cbc = |cipher| {
+            let integ = suite.integ().ok_or(CryptoError::InvalidSuite)?;
+            let integ_key = integ_key.ok_or(CryptoError::InvalidKeyLength {
+                expected: integ.key_len(),
+                actual: 0,
+            })?;
+            check_len(integ.key_len(), integ_key)?;
+            Ok(Protection::CbcHmac {
+                cipher,
+                encr_key: encr_key.clone(),
+                integ,
+                integ_key: integ_key.clone(),
+            })
+        };
+        let protection = match suite.encr() {
+            EncrAlg::AesGcm16_128 => aead(AeadAlg::AesGcm128)?,
+            EncrAlg::AesGcm16_256 => aead(AeadAlg::AesGcm256)?,
+            EncrAlg::ChaCha20Poly1305 => aead(AeadAlg::ChaCha20Poly1305)?,
+            EncrAlg::AesCbc128 => cbc(CbcAlg::Aes128)?,
+            EncrAlg::AesCbc256 => cbc(CbcAlg::Aes256)?,
+        };
+        Ok(Self { suite, protection })
     }
 
     /// The suite this cipher implements.
@@ -99,7 +142,8 @@ impl SkCipher {
 
     /// Encrypts and authenticates `plaintext` (the inner payload chain) and returns the payload
     /// body `IV || ciphertext || ICV` of exactly [`SkCipher::sealed_len`] bytes. `aad_prefix` is
-    /// every octet of the message before the body, with final length fields.
+    /// every octet of the message before the body, with final length fields. `rng` supplies the
+    /// CBC IVs; the AEADs do not use it.
     pub fn seal<R: CryptoRngCore + ?Sized>(
         &mut self,
         aad_prefix: &[u8],
@@ -111,50 +155,40 @@ impl SkCipher {
         }
         let encr = self.suite.encr();
         let iv_len = encr.iv_len();
-        let mut body = Vec::with_capacity(self.sealed_len(plaintext.len()));
-        if encr.is_aead() {
-            let counter = self.next_aead_iv;
-            self.next_aead_iv = counter.checked_add(1).ok_or(CryptoError::IvExhausted)?;
-            body.extend_from_slice(&counter.to_be_bytes());
-        } else {
-            body.resize(iv_len, 0);
-            rng.fill_bytes(&mut body);
-        }
         let padded = padded_len(encr, plaintext.len());
-        body.extend_from_slice(plaintext);
-        // Padding octets are zero; the last octet of the padded block is the Pad Length.
-        let pad_len = padded - plaintext.len() - 1;
-        body.resize(iv_len + padded - 1, 0);
-        body.push(u8::try_from(pad_len).map_err(|_| CryptoError::PlaintextTooLong(padded))?);
-
-        let (iv, payload) = body.split_at_mut(iv_len);
-        match (encr, &self.integ_key, self.suite.integ()) {
-            (EncrAlg::AesCbc128, Some(key), Some(integ)) => {
-                cbc_encrypt::<aes::Aes128>(self.encr_key.expose(), iv, payload)?;
-                append_truncated_hmac(&mut body, integ, key, aad_prefix);
-            }
-            (EncrAlg::AesCbc256, Some(key), Some(integ)) => {
-                cbc_encrypt::<aes::Aes256>(self.encr_key.expose(), iv, payload)?;
-                append_truncated_hmac(&mut body, integ, key, aad_prefix);
-            }
-            (EncrAlg::AesGcm16_128, None, None) => {
-                let tag = aead_seal::<aes_gcm::Aes128Gcm>(&self.encr_key, iv, aad_prefix, payload)?;
+        let mut body = Vec::with_capacity(self.sealed_len(plaintext.len()));
+        match &mut self.protection {
+            Protection::Aead {
+                alg,
+                key_with_salt,
+                next_iv,
+            } => {
+                let iv = *next_iv;
+                *next_iv = iv.checked_add(1).ok_or(CryptoError::IvExhausted)?;
+                body.extend_from_slice(&iv.to_be_bytes());
+                append_padded(&mut body, plaintext, padded);
+                let (iv, payload) = body.split_at_mut(iv_len);
+                let tag = alg.seal(key_with_salt, iv, aad_prefix, payload)?;
                 body.extend_from_slice(&tag);
             }
-            (EncrAlg::AesGcm16_256, None, None) => {
-                let tag = aead_seal::<aes_gcm::Aes256Gcm>(&self.encr_key, iv, aad_prefix, payload)?;
-                body.extend_from_slice(&tag);
+            Protection::CbcHmac {
+                cipher,
+                encr_key,
+                integ,
+                integ_key,
+            } => {
+                body.resize(iv_len, 0);
+                rng.fill_bytes(&mut body);
+                append_padded(&mut body, plaintext, padded);
+                let (iv, payload) = body.split_at_mut(iv_len);
+                cipher.encrypt(encr_key, iv, payload)?;
+                let tag = hmac_parts(
+                    integ.hmac_algorithm(),
+                    integ_key.expose(),
+                    &[aad_prefix, &body],
+                );
+                body.extend_from_slice(tag.as_ref().get(..integ.icv_len()).unwrap_or_default());
             }
-            (EncrAlg::ChaCha20Poly1305, None, None) => {
-                let tag = aead_seal::<chacha20poly1305::ChaCha20Poly1305>(
-                    &self.encr_key,
-                    iv,
-                    aad_prefix,
-                    payload,
-                )?;
-                body.extend_from_slice(&tag);
-            }
-            _ => return Err(CryptoError::InvalidSuite),
         }
         Ok(body)
     }
@@ -164,61 +198,43 @@ impl SkCipher {
     pub fn open(&self, aad_prefix: &[u8], sk_body: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let encr = self.suite.encr();
         let icv_len = self.suite.icv_len();
-        let minimum = encr.iv_len() + encr.block_len() + icv_len;
-        if sk_body.len() < minimum {
-            return Err(CryptoError::OpenFailed);
-        }
-        let (iv, rest) = sk_body.split_at(encr.iv_len());
-        let (ciphertext, icv) = rest.split_at(rest.len() - icv_len);
-        if ciphertext.len() % encr.block_len() != 0 {
+        let (iv, rest) = sk_body
+            .split_at_checked(encr.iv_len())
+            .ok_or(CryptoError::OpenFailed)?;
+        let ciphertext_len = rest
+            .len()
+            .checked_sub(icv_len)
+            .ok_or(CryptoError::OpenFailed)?;
+        let (ciphertext, icv) = rest
+            .split_at_checked(ciphertext_len)
+            .ok_or(CryptoError::OpenFailed)?;
+        // At least the Pad Length octet, and whole blocks.
+        if ciphertext.is_empty() || ciphertext.len() % encr.block_len() != 0 {
             return Err(CryptoError::OpenFailed);
         }
         let mut plaintext = Zeroizing::new(ciphertext.to_vec());
-        match (encr, &self.integ_key, self.suite.integ()) {
-            (EncrAlg::AesCbc128 | EncrAlg::AesCbc256, Some(key), Some(integ)) => {
+        match &self.protection {
+            Protection::Aead {
+                alg, key_with_salt, ..
+            } => alg.open(key_with_salt, iv, aad_prefix, &mut plaintext, icv)?,
+            Protection::CbcHmac {
+                cipher,
+                encr_key,
+                integ,
+                integ_key,
+            } => {
+                // Encrypt-then-MAC: nothing is decrypted before the ICV verifies.
                 let expected = hmac_parts(
-                    integ_hmac_algorithm(integ),
-                    key.expose(),
+                    integ.hmac_algorithm(),
+                    integ_key.expose(),
                     &[aad_prefix, iv, ciphertext],
                 );
                 let expected = expected.as_ref().get(..icv_len).unwrap_or_default();
                 if !bool::from(expected.ct_eq(icv)) {
                     return Err(CryptoError::OpenFailed);
                 }
-                if encr == EncrAlg::AesCbc128 {
-                    cbc_decrypt::<aes::Aes128>(self.encr_key.expose(), iv, &mut plaintext)?;
-                } else {
-                    cbc_decrypt::<aes::Aes256>(self.encr_key.expose(), iv, &mut plaintext)?;
-                }
+                cipher.decrypt(encr_key, iv, &mut plaintext)?;
             }
-            (EncrAlg::AesGcm16_128, None, None) => {
-                aead_open::<aes_gcm::Aes128Gcm>(
-                    &self.encr_key,
-                    iv,
-                    aad_prefix,
-                    &mut plaintext,
-                    icv,
-                )?;
-            }
-            (EncrAlg::AesGcm16_256, None, None) => {
-                aead_open::<aes_gcm::Aes256Gcm>(
-                    &self.encr_key,
-                    iv,
-                    aad_prefix,
-                    &mut plaintext,
-                    icv,
-                )?;
-            }
-            (EncrAlg::ChaCha20Poly1305, None, None) => {
-                aead_open::<chacha20poly1305::ChaCha20Poly1305>(
-                    &self.encr_key,
-                    iv,
-                    aad_prefix,
-                    &mut plaintext,
-                    icv,
-                )?;
-            }
-            _ => return Err(CryptoError::OpenFailed),
         }
         let (&pad_len, padded) = plaintext.split_last().ok_or(CryptoError::OpenFailed)?;
         let inner_len = padded
@@ -234,8 +250,81 @@ impl core::fmt::Debug for SkCipher {
         f.debug_struct("SkCipher")
             .field("suite", &self.suite)
             .field("keys", &"<redacted>")
-            .field("next_aead_iv", &self.next_aead_iv)
             .finish()
+    }
+}
+
+impl AeadAlg {
+    fn seal(
+        self,
+        key_with_salt: &Secret,
+        iv: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        match self {
+            Self::AesGcm128 => aead_seal::<aes_gcm::Aes128Gcm>(key_with_salt, iv, aad, buffer),
+            Self::AesGcm256 => aead_seal::<aes_gcm::Aes256Gcm>(key_with_salt, iv, aad, buffer),
+            Self::ChaCha20Poly1305 => {
+                aead_seal::<chacha20poly1305::ChaCha20Poly1305>(key_with_salt, iv, aad, buffer)
+            }
+        }
+    }
+
+    fn open(
+        self,
+        key_with_salt: &Secret,
+        iv: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), CryptoError> {
+        match self {
+            Self::AesGcm128 => aead_open::<aes_gcm::Aes128Gcm>(key_with_salt, iv, aad, buffer, tag),
+            Self::AesGcm256 => aead_open::<aes_gcm::Aes256Gcm>(key_with_salt, iv, aad, buffer, tag),
+            Self::ChaCha20Poly1305 => {
+                aead_open::<chacha20poly1305::ChaCha20Poly1305>(key_with_salt, iv, aad, buffer, tag)
+            }
+        }
+    }
+}
+
+impl CbcAlg {
+    fn encrypt(self, key: &Secret, iv: &[u8], blocks: &mut [u8]) -> Result<(), CryptoError> {
+        let len = blocks.len();
+        let result = match self {
+            Self::Aes128 => cbc::Encryptor::<aes::Aes128>::new_from_slices(key.expose(), iv)
+                .map(|c| c.encrypt_padded_mut::<NoPadding>(blocks, len).is_ok()),
+            Self::Aes256 => cbc::Encryptor::<aes::Aes256>::new_from_slices(key.expose(), iv)
+                .map(|c| c.encrypt_padded_mut::<NoPadding>(blocks, len).is_ok()),
+        };
+        match result {
+            Ok(true) => Ok(()),
+            _ => Err(CryptoError::InvalidSuite),
+        }
+    }
+
+    fn decrypt(self, key: &Secret, iv: &[u8], blocks: &mut [u8]) -> Result<(), CryptoError> {
+        let result = match self {
+            Self::Aes128 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key.expose(), iv)
+                .map(|c| c.decrypt_padded_mut::<NoPadding>(blocks).is_ok()),
+            Self::Aes256 => cbc::Decryptor::<aes::Aes256>::new_from_slices(key.expose(), iv)
+                .map(|c| c.decrypt_padded_mut::<NoPadding>(blocks).is_ok()),
+        };
+        match result {
+            Ok(true) => Ok(()),
+            _ => Err(CryptoError::OpenFailed),
+        }
+    }
+}
+
+impl IntegAlg {
+    fn hmac_algorithm(self) -> hmac::Algorithm {
+        match self {
+            Self::HmacSha256_128 => hmac::HMAC_SHA256,
+            Self::HmacSha384_192 => hmac::HMAC_SHA384,
+            Self::HmacSha512_256 => hmac::HMAC_SHA512,
+        }
     }
 }
 
@@ -256,57 +345,25 @@ fn padded_len(encr: EncrAlg, plaintext_len: usize) -> usize {
     (plaintext_len + 1).div_ceil(block) * block
 }
 
-fn integ_hmac_algorithm(integ: IntegAlg) -> hmac::Algorithm {
-    match integ {
-        IntegAlg::HmacSha256_128 => hmac::HMAC_SHA256,
-        IntegAlg::HmacSha384_192 => hmac::HMAC_SHA384,
-        IntegAlg::HmacSha512_256 => hmac::HMAC_SHA512,
-    }
-}
-
-/// Appends the truncated HMAC over `aad_prefix || body` (body = IV || ciphertext).
-fn append_truncated_hmac(body: &mut Vec<u8>, integ: IntegAlg, key: &Secret, aad_prefix: &[u8]) {
-    let tag = hmac_parts(
-        integ_hmac_algorithm(integ),
-        key.expose(),
-        &[aad_prefix, body],
-    );
-    body.extend_from_slice(tag.as_ref().get(..integ.icv_len()).unwrap_or_default());
-}
-
-fn cbc_encrypt<C>(key: &[u8], iv: &[u8], blocks: &mut [u8]) -> Result<(), CryptoError>
-where
-    cbc::Encryptor<C>: KeyIvInit + BlockEncryptMut,
-    C: cbc::cipher::BlockCipher + cbc::cipher::BlockEncryptMut,
-{
-    let len = blocks.len();
-    cbc::Encryptor::<C>::new_from_slices(key, iv)
-        .map_err(|_| CryptoError::InvalidSuite)?
-        .encrypt_padded_mut::<NoPadding>(blocks, len)
-        .map_err(|_| CryptoError::InvalidSuite)?;
-    Ok(())
-}
-
-fn cbc_decrypt<C>(key: &[u8], iv: &[u8], blocks: &mut [u8]) -> Result<(), CryptoError>
-where
-    cbc::Decryptor<C>: KeyIvInit + BlockDecryptMut,
-    C: cbc::cipher::BlockCipher + cbc::cipher::BlockDecryptMut,
-{
-    cbc::Decryptor::<C>::new_from_slices(key, iv)
-        .map_err(|_| CryptoError::OpenFailed)?
-        .decrypt_padded_mut::<NoPadding>(blocks)
-        .map_err(|_| CryptoError::OpenFailed)?;
-    Ok(())
+/// Appends `plaintext`, zero Padding and the Pad Length octet, `padded` bytes in all.
+fn append_padded(body: &mut Vec<u8>, plaintext: &[u8], padded: usize) {
+    let pad_len = padded - plaintext.len() - 1;
+    body.extend_from_slice(plaintext);
+    body.resize(body.len() + pad_len, 0);
+    // Padding is shorter than one 16-byte block, so the count fits an octet.
+    body.push(u8::try_from(pad_len).unwrap_or(u8::MAX));
 }
 
 /// Splits AEAD keying material into the cipher key and the 4-byte salt, and builds the 12-byte
 /// nonce `salt || IV` (RFC 5282 §4, RFC 7634 §2).
 fn aead_key_and_nonce<'k>(key_with_salt: &'k Secret, iv: &[u8]) -> Option<(&'k [u8], [u8; 12])> {
     let material = key_with_salt.expose();
-    let (key, salt) = material.split_at_checked(material.len().checked_sub(4)?)?;
-    let mut nonce = [0u8; 12];
-    nonce.get_mut(..4)?.copy_from_slice(salt);
-    nonce.get_mut(4..)?.copy_from_slice(iv.get(..8)?);
+    let (key, salt) = material.split_at_checked(material.len().checked_sub(AEAD_SALT_LEN)?)?;
+    let mut nonce = [0u8; AEAD_SALT_LEN + AEAD_IV_LEN];
+    nonce.get_mut(..AEAD_SALT_LEN)?.copy_from_slice(salt);
+    nonce
+        .get_mut(AEAD_SALT_LEN..)?
+        .copy_from_slice(iv.get(..AEAD_IV_LEN)?);
     Some((key, nonce))
 }
 
