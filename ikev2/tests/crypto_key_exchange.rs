@@ -7,35 +7,9 @@
 use ikev2::crypto::{CryptoError, DhGroup, KeyExchange};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use rand_core::{CryptoRng, RngCore};
 
-/// An "RNG" that hands out a fixed private value, so a generated key pair is a known one.
-struct FixedBytes(Vec<u8>);
-
-impl RngCore for FixedBytes {
-    fn next_u32(&mut self) -> u32 {
-        rand_core::impls::next_u32_via_fill(self)
-    }
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_fill(self)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        assert!(dest.len() <= self.0.len(), "fixed private value exhausted");
-        let rest = self.0.split_off(dest.len());
-        dest.copy_from_slice(&self.0);
-        self.0 = rest;
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl CryptoRng for FixedBytes {}
-
-fn unhex(s: &str) -> Vec<u8> {
-    hex::decode(s.split_whitespace().collect::<String>()).unwrap()
-}
+mod crypto_support;
+use crypto_support::{unhex, FixedBytes};
 
 fn known_key(group: DhGroup, private: &str) -> KeyExchange {
     KeyExchange::generate(group, &mut FixedBytes(unhex(private)))
