@@ -50,13 +50,16 @@ impl<'a> ConfigAttribute<'a> {
 
     fn decode(reader: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let truncated = || DecodeError::Truncated("configuration attribute");
-        let kind = reader.u16().ok_or_else(truncated)? & !RESERVED_BIT;
+        let kind = ConfigAttributeType::from(reader.u16().ok_or_else(truncated)? & !RESERVED_BIT);
         let length = reader.u16().ok_or_else(truncated)?;
         let value = reader.take(usize::from(length)).ok_or_else(truncated)?;
-        Ok(Self {
-            kind: kind.into(),
-            value,
-        })
+        if !valid_length(kind, value.len()) {
+            return Err(DecodeError::InvalidAttributeLength {
+                kind: kind.into(),
+                length,
+            });
+        }
+        Ok(Self { kind, value })
     }
 
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -70,6 +73,33 @@ impl<'a> ConfigAttribute<'a> {
         out.extend_from_slice(&length.to_be_bytes());
         out.extend_from_slice(self.value);
         Ok(())
+    }
+}
+
+/// Whether `length` is allowed for an attribute of type `kind`: 0 (a request) or the size of
+/// the value (<https://www.rfc-editor.org/rfc/rfc7296#section-3.15.1>,
+/// <https://www.rfc-editor.org/rfc/rfc7651#section-3>). Types without a fixed size pass.
+fn valid_length(kind: ConfigAttributeType, length: usize) -> bool {
+    use ConfigAttributeType as Kind;
+    match kind {
+        Kind::InternalIp4Address
+        | Kind::InternalIp4Netmask
+        | Kind::InternalIp4Dns
+        | Kind::InternalIp4Nbns
+        | Kind::InternalIp4Dhcp
+        | Kind::PCscfIp4Address => length == 0 || length == 4,
+        Kind::InternalIp6Address => length == 0 || length == 17,
+        Kind::InternalIp6Dns | Kind::InternalIp6Dhcp | Kind::PCscfIp6Address => {
+            length == 0 || length == 16
+        }
+        Kind::InternalIp4Subnet => length == 0 || length == 8,
+        Kind::InternalIp6Subnet => length == 17,
+        Kind::SupportedAttributes => length % 2 == 0,
+        Kind::ApplicationVersion
+        | Kind::InternalDnsDomain
+        | Kind::LegacyPCscfIp4Address
+        | Kind::LegacyPCscfIp6Address
+        | Kind::Unknown(_) => true,
     }
 }
 

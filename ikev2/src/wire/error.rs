@@ -87,6 +87,15 @@ pub enum DecodeError {
         /// The selector length as received.
         length: usize,
     },
+    /// A configuration attribute whose length does not fit its type
+    /// (<https://www.rfc-editor.org/rfc/rfc7296#section-3.15.1>).
+    #[error("configuration attribute {kind} with length {length}")]
+    InvalidAttributeLength {
+        /// The attribute type as received.
+        kind: u16,
+        /// The attribute length as received.
+        length: u16,
+    },
     /// An EAP message whose own length field differs from the payload body.
     #[error("EAP message length {declared} in a {actual}-octet body")]
     EapLengthMismatch {
