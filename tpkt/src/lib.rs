@@ -59,12 +59,14 @@
 //!
 //! Receive: one [`FrameReader`] per connection; read the socket into
 //! [`FrameReader::spare_mut`], [`FrameReader::commit`] the count, then take frames from
-//! [`FrameReader::next_frame`] until `Ok(None)`. [`Frame::Ike`] is the bare IKE message the
+//! [`FrameReader::next_frame`] until `Ok(None)`. A listener that serves several framings first
+//! passes [`FrameReader::buffered`] to [`classify()`]. [`Frame::Ike`] is the bare IKE message the
 //! engine takes; [`Frame::Esp`] is a writable slice of the receive buffer, from the SPI, to
 //! decrypt in place. Callers with their own buffer use [`Decoder::decode_span`] /
 //! [`Decoder::decode_mut`] and drop [`FrameSpan::frame_len`] octets after each frame.
 //!
-//! Send: seal ESP at offset [`HEADER_LEN`] of the packet buffer and call [`encode_in_place`];
+//! Send: seal ESP at offset [`HEADER_LEN`] of the packet buffer and call [`encode_in_place`]
+//! (or write [`frame_header`] into the 4 octets of headroom in front of it);
 //! for an IKE message write [`ike_prefix`] then the message (vectored), or place the message at
 //! offset [`IKE_PREFIX_LEN`] and call [`encode_ike_in_place`].
 //!

@@ -76,9 +76,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> FrameReader<B> {
         self.decoder
     }
 
-    /// Octets received but not yet returned as frames.
-    pub fn buffered(&self) -> usize {
-        self.end - self.start
+    /// The octets received but not yet returned as frames: at the start of a connection, the
+    /// first octets to [`classify`](crate::classify()).
+    pub fn buffered(&self) -> &[u8] {
+        self.storage
+            .as_ref()
+            .get(self.start..self.end)
+            .unwrap_or_default()
     }
 
     /// Returns the buffer, dropping anything buffered.
@@ -132,12 +136,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> FrameReader<B> {
     /// so the next call continues after it; a stream error consumes nothing and repeats (see
     /// [`DecodeError::skip`]).
     pub fn next_frame(&mut self) -> Result<Option<Frame<&mut [u8]>>, DecodeError> {
-        let pending = self
-            .storage
-            .as_ref()
-            .get(self.start..self.end)
-            .unwrap_or_default();
-        let span = match self.decoder.decode_span(pending) {
+        let span = match self.decoder.decode_span(self.buffered()) {
             Ok(Some(span)) => span,
             Ok(None) => return Ok(None),
             Err(error) => {
@@ -163,15 +162,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> FrameReader<B> {
     /// shows. `Ok(())` if nothing (or only complete frames, which `next_frame` still returns) is
     /// buffered.
     pub fn finish(&self) -> Result<(), DecodeError> {
-        let have = self.buffered();
+        let pending = self.buffered();
+        let have = pending.len();
         if have == 0 {
             return Ok(());
         }
-        let pending = self
-            .storage
-            .as_ref()
-            .get(self.start..self.end)
-            .unwrap_or_default();
         if self.decoder.decode_span(pending)?.is_some() {
             return Ok(());
         }
@@ -202,6 +197,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> FrameReader<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Classification;
 
     fn esp_frame(spi: u32, body_len: usize) -> Vec<u8> {
         let len = (HEADER_LEN + 8 + body_len) as u16;
@@ -215,6 +211,21 @@ mod tests {
 
     fn small_reader() -> FrameReader<Box<[u8]>> {
         FrameReader::with_capacity(Decoder::with_max_frame_len(64).unwrap(), 0)
+    }
+
+    #[test]
+    fn first_octets_can_be_classified_in_place() {
+        let mut reader = small_reader();
+        reader.extend_from_slice(&[1, 0]);
+        assert_eq!(
+            crate::classify(reader.buffered()),
+            Classification::NeedMoreBytes
+        );
+        reader.extend_from_slice(&[0, 5]);
+        assert_eq!(crate::classify(reader.buffered()), Classification::Tpkt);
+        let mut reader = small_reader();
+        reader.extend_from_slice(b"GET / HTTP/1.1\r\n");
+        assert_eq!(crate::classify(reader.buffered()), Classification::Http);
     }
 
     #[test]
@@ -240,12 +251,12 @@ mod tests {
         assert_eq!(spare.len(), 64);
         spare[..frame.len()].copy_from_slice(&frame);
         reader.commit(frame.len());
-        assert_eq!(reader.buffered(), frame.len());
+        assert_eq!(reader.buffered(), &frame[..]);
         assert_eq!(
             reader.next_frame(),
             Ok(Some(Frame::Esp(&mut frame[4..].to_vec()[..])))
         );
-        assert_eq!(reader.buffered(), 0);
+        assert!(reader.buffered().is_empty());
         assert_eq!(reader.next_frame(), Ok(None));
     }
 
@@ -302,7 +313,7 @@ mod tests {
                 Err(DecodeError::LengthTooLarge { len: 65, max: 64 })
             );
         }
-        assert_eq!(reader.buffered(), 5);
+        assert_eq!(reader.buffered(), &[1, 0, 0, 65, 0xff]);
     }
 
     #[test]
