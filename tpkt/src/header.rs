@@ -129,10 +129,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
 
     /// Sets the length field.
     pub fn set_length(&mut self, length: u16) {
-        if let Some(octets) = self.octets_mut() {
-            let [high, low] = length.to_be_bytes();
-            octets[2] = high;
-            octets[3] = low;
+        if let Some(length_octets) = self
+            .octets_mut()
+            .and_then(|octets| octets.get_mut(field::LENGTH))
+        {
+            length_octets.copy_from_slice(&length.to_be_bytes());
         }
     }
 
