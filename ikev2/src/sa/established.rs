@@ -1,0 +1,327 @@
+//! An established IKE SA: INFORMATIONAL exchanges (Delete of CHILD and IKE SAs in both
+//! directions, liveness checks; [RFC 7296 §1.4](https://www.rfc-editor.org/rfc/rfc7296#section-1.4)),
+//! CHILD SA lifetimes, and the queue of commands waiting for the request window.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::child::Child;
+use super::{create_child, Ctx, IkeSa, RequestKind, State};
+use crate::codec::View;
+use crate::config::{Lifetimes, PeerConfig};
+use crate::cp::VirtualIp;
+use crate::crypto::AuthVerified;
+use crate::events::{ChildDeleteReason, ChildSaId, CloseReason, Event, IkeSaHandle};
+use crate::identity::Identity;
+use crate::ts::TrafficSelector;
+use crate::wire::{Delete, ExchangeType, Notify, NotifyType, PayloadBody, ProtocolId};
+
+/// Upper bound on queued commands per IKE SA.
+const MAX_QUEUED: usize = 16;
+
+/// Something to do once our request window is free.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    Close(CloseReason),
+    Liveness,
+    DeleteChild(ChildSaId),
+    CreateChild(Vec<TrafficSelector>, Vec<TrafficSelector>),
+    RekeyChild(ChildSaId),
+}
+
+/// The established state. Holding the [`AuthVerified`] token is what makes it reachable only
+/// through AUTH verification.
+pub(crate) struct Established {
+    _proof: AuthVerified,
+    pub(crate) remote_id: Identity,
+    pub(crate) children: BTreeMap<ChildSaId, Child>,
+    /// Addresses we handed out from `pool` (responder), released on close.
+    pub(crate) assigned: VirtualIp,
+    pub(crate) pool: Option<String>,
+    pub(crate) queue: VecDeque<Command>,
+    pub(crate) last_inbound: Instant,
+    pub(crate) dpd_delay: Option<Duration>,
+    pub(crate) lifetimes: Lifetimes,
+    /// Why we are deleting the IKE SA (our Delete is in flight).
+    pub(crate) closing: Option<CloseReason>,
+    /// Our CREATE_CHILD_SA in flight.
+    pub(crate) creating: Option<create_child::Creating>,
+}
+
+impl Established {
+    pub(crate) fn new(
+        proof: AuthVerified,
+        remote_id: Identity,
+        assigned: VirtualIp,
+        peer: &PeerConfig,
+        ctx: &mut Ctx<'_>,
+    ) -> Self {
+        Established {
+            _proof: proof,
+            remote_id,
+            children: BTreeMap::new(),
+            assigned,
+            pool: peer.virtual_ip.pool.clone(),
+            queue: VecDeque::new(),
+            last_inbound: ctx.now,
+            dpd_delay: peer.dpd_delay,
+            lifetimes: peer.lifetimes,
+            closing: None,
+            creating: None,
+        }
+    }
+
+    /// Queues a command unless it is already queued.
+    pub(crate) fn enqueue(&mut self, command: Command) {
+        if !self.queue.contains(&command) && self.queue.len() < MAX_QUEUED {
+            self.queue.push_back(command);
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        let dpd = self.dpd_delay.map(|d| self.last_inbound + d);
+        let children = self
+            .children
+            .values()
+            .filter(|c| !c.rekeyed)
+            .flat_map(|c| [c.rekey_at, c.expire_at])
+            .flatten();
+        dpd.into_iter().chain(children).min()
+    }
+}
+
+/// Gives back what the IKE SA held: CHILD SAs (reported deleted) and pool addresses.
+pub(crate) fn release(handle: IkeSaHandle, established: Established, ctx: &mut Ctx<'_>) {
+    for child in established.children.values() {
+        ctx.shared.child_spis.remove(&child.id.0);
+        ctx.event(Event::ChildSaDeleted {
+            sa: handle,
+            child: child.id,
+            outbound_spi: child.outbound_spi,
+            reason: ChildDeleteReason::IkeSaClosed,
+        });
+    }
+    if let Some(creating) = &established.creating {
+        ctx.shared.child_spis.remove(&creating.inbound_spi());
+    }
+    if let Some(pool) = &established.pool {
+        for address in &established.assigned.addresses {
+            ctx.pool.release(pool, *address);
+        }
+    }
+}
+
+fn established_mut(sa: &mut IkeSa) -> Option<&mut Established> {
+    match &mut sa.state {
+        State::Established(e) => Some(e),
+        _ => None,
+    }
+}
+
+/// Runs DPD and lifetime timers.
+pub(crate) fn handle_timeout(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
+    let now = ctx.now;
+    let Some(e) = established_mut(sa) else { return };
+    if e.dpd_delay.is_some_and(|d| e.last_inbound + d <= now) {
+        e.enqueue(Command::Liveness);
+        // Checked again only after this one completes.
+        e.last_inbound = now;
+    }
+    let mut due = Vec::new();
+    for child in e.children.values_mut().filter(|c| !c.rekeyed) {
+        if child.expire_at.is_some_and(|t| t <= now) {
+            child.expire_at = None;
+            child.rekey_at = None;
+            due.push(Command::DeleteChild(child.id));
+        } else if child.rekey_at.is_some_and(|t| t <= now) {
+            child.rekey_at = None;
+            due.push(Command::RekeyChild(child.id));
+        }
+    }
+    for command in due {
+        e.enqueue(command);
+    }
+    if sa.pending.is_none() {
+        start_queued(sa, ctx);
+    }
+}
+
+/// Starts the next queued command if no request is in flight.
+pub(crate) fn start_queued(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
+    while sa.pending.is_none() {
+        let Some(e) = established_mut(sa) else { return };
+        if e.closing.is_some() {
+            return;
+        }
+        let Some(command) = e.queue.pop_front() else {
+            return;
+        };
+        let result = match command {
+            Command::Close(reason) => {
+                e.closing = Some(reason);
+                let delete = PayloadBody::Delete(Delete::ike());
+                sa.request(
+                    ctx,
+                    ExchangeType::Informational,
+                    RequestKind::DeleteIke,
+                    vec![delete],
+                )
+            }
+            Command::Liveness => sa.request(
+                ctx,
+                ExchangeType::Informational,
+                RequestKind::Liveness,
+                Vec::new(),
+            ),
+            Command::DeleteChild(id) => {
+                if !e.children.contains_key(&id) {
+                    continue;
+                }
+                let spi = id.0.to_be_bytes();
+                let delete = PayloadBody::Delete(Delete {
+                    protocol: ProtocolId::Esp,
+                    spi_size: 4,
+                    spis: vec![&spi],
+                });
+                sa.request(
+                    ctx,
+                    ExchangeType::Informational,
+                    RequestKind::DeleteChild(id),
+                    vec![delete],
+                )
+            }
+            Command::CreateChild(ts_i, ts_r) => create_child::start_new(sa, ctx, ts_i, ts_r),
+            Command::RekeyChild(id) => create_child::start_rekey(sa, ctx, id),
+        };
+        if let Err(e) = result {
+            sa.fail(CloseReason::Failed(e));
+            return;
+        }
+    }
+}
+
+/// A request from the peer on the established SA.
+pub(crate) fn handle_request(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    mut e: Box<Established>,
+    exchange: ExchangeType,
+    id: u32,
+    view: View<'_, '_>,
+) -> State {
+    e.last_inbound = ctx.now;
+    match exchange {
+        ExchangeType::Informational => informational(sa, ctx, e, id, view),
+        ExchangeType::CreateChildSa => create_child::handle_request(sa, ctx, e, id, view),
+        _ => {
+            ctx.shared.counters.dropped_unexpected += 1;
+            let notify = PayloadBody::Notify(Notify::new(NotifyType::InvalidSyntax, &[]));
+            let _ = sa.respond(ctx, exchange, id, vec![notify]);
+            State::Established(e)
+        }
+    }
+}
+
+fn informational(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    mut e: Box<Established>,
+    id: u32,
+    view: View<'_, '_>,
+) -> State {
+    if view.deletes().any(|d| d.protocol == ProtocolId::Ike) {
+        let _ = sa.respond(ctx, ExchangeType::Informational, id, Vec::new());
+        sa.fail(CloseReason::PeerDeleted);
+        return State::Established(e);
+    }
+    let mut ours = Vec::new();
+    for delete in view.deletes().filter(|d| d.protocol == ProtocolId::Esp) {
+        for spi in delete
+            .spis
+            .iter()
+            .filter_map(|s| <[u8; 4]>::try_from(*s).ok())
+        {
+            let outbound = u32::from_be_bytes(spi);
+            let Some(child) = e
+                .children
+                .values()
+                .find(|c| c.outbound_spi == outbound)
+                .map(|c| c.id)
+            else {
+                continue;
+            };
+            if let Some(removed) = e.children.remove(&child) {
+                ours.push(removed.id.0.to_be_bytes());
+                ctx.shared.child_spis.remove(&removed.id.0);
+                let reason = if removed.rekeyed {
+                    ChildDeleteReason::Rekeyed
+                } else {
+                    ChildDeleteReason::PeerDeleted
+                };
+                ctx.event(Event::ChildSaDeleted {
+                    sa: sa.handle,
+                    child: removed.id,
+                    outbound_spi: removed.outbound_spi,
+                    reason,
+                });
+            }
+        }
+    }
+    let bodies = if ours.is_empty() {
+        Vec::new()
+    } else {
+        vec![PayloadBody::Delete(Delete {
+            protocol: ProtocolId::Esp,
+            spi_size: 4,
+            spis: ours.iter().map(|s| s.as_slice()).collect(),
+        })]
+    };
+    if sa
+        .respond(ctx, ExchangeType::Informational, id, bodies)
+        .is_err()
+    {
+        sa.fail(CloseReason::Failed(crate::error::Error::InvalidSyntax(
+            "encode",
+        )));
+    }
+    State::Established(e)
+}
+
+/// The response to one of our requests on the established SA.
+pub(crate) fn handle_response(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    mut e: Box<Established>,
+    kind: RequestKind,
+    view: View<'_, '_>,
+) -> State {
+    e.last_inbound = ctx.now;
+    match kind {
+        RequestKind::DeleteIke => {
+            let reason = e.closing.take().unwrap_or(CloseReason::Local);
+            sa.fail(reason);
+        }
+        RequestKind::Liveness => ctx.event(Event::PeerAlive { sa: sa.handle }),
+        RequestKind::DeleteChild(id) => {
+            if let Some(removed) = e.children.remove(&id) {
+                ctx.shared.child_spis.remove(&removed.id.0);
+                let reason = if removed.rekeyed {
+                    ChildDeleteReason::Rekeyed
+                } else {
+                    ChildDeleteReason::LocalDeleted
+                };
+                ctx.event(Event::ChildSaDeleted {
+                    sa: sa.handle,
+                    child: removed.id,
+                    outbound_spi: removed.outbound_spi,
+                    reason,
+                });
+            }
+        }
+        RequestKind::CreateChild | RequestKind::RekeyChild(_) => {
+            return create_child::handle_response(sa, ctx, e, kind, view);
+        }
+        RequestKind::Init | RequestKind::Auth => ctx.shared.counters.dropped_unexpected += 1,
+    }
+    State::Established(e)
+}
