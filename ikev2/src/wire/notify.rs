@@ -5,6 +5,7 @@ use super::error::{DecodeError, EncodeError};
 use super::notify_type::NotifyType;
 use super::reader::Reader;
 use super::registry::ProtocolId;
+use super::transform_ids::DhGroup;
 use super::writer::{count_u16, count_u8};
 
 /// Notify payload body.
@@ -29,6 +30,43 @@ impl<'a> Notify<'a> {
             notify_type,
             data,
         }
+    }
+
+    /// The group the responder accepts, from an INVALID_KE_PAYLOAD notify (two octets,
+    /// <https://www.rfc-editor.org/rfc/rfc7296#section-1.2>); `None` for another type or a
+    /// malformed value.
+    pub fn invalid_ke_group(&self) -> Option<DhGroup> {
+        if self.notify_type != NotifyType::InvalidKePayload {
+            return None;
+        }
+        <[u8; 2]>::try_from(self.data)
+            .ok()
+            .map(|octets| DhGroup::from(u16::from_be_bytes(octets)))
+    }
+
+    /// The window size of a SET_WINDOW_SIZE notify (four octets,
+    /// <https://www.rfc-editor.org/rfc/rfc7296#section-2.3>).
+    pub fn window_size(&self) -> Option<u32> {
+        if self.notify_type != NotifyType::SetWindowSize {
+            return None;
+        }
+        <[u8; 4]>::try_from(self.data).ok().map(u32::from_be_bytes)
+    }
+
+    /// The hash algorithm IDs of a SIGNATURE_HASH_ALGORITHMS notify (a list of two-octet
+    /// values, <https://www.rfc-editor.org/rfc/rfc7427#section-4>); `None` for another type or
+    /// an odd length.
+    pub fn signature_hash_algorithms(&self) -> Option<Vec<u16>> {
+        if self.notify_type != NotifyType::SignatureHashAlgorithms || self.data.len() % 2 != 0 {
+            return None;
+        }
+        Some(
+            self.data
+                .chunks_exact(2)
+                .filter_map(|pair| <[u8; 2]>::try_from(pair).ok())
+                .map(u16::from_be_bytes)
+                .collect(),
+        )
     }
 
     /// Decodes a Notify payload body.
@@ -126,5 +164,36 @@ impl<'a> Delete<'a> {
             out.extend_from_slice(spi);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_notification_data() {
+        let group = Notify::new(NotifyType::InvalidKePayload, &[0, 31]);
+        assert_eq!(group.invalid_ke_group(), Some(DhGroup::Curve25519));
+        assert_eq!(
+            Notify::new(NotifyType::InvalidKePayload, &[31]).invalid_ke_group(),
+            None
+        );
+        assert_eq!(
+            Notify::new(NotifyType::Cookie, &[0, 31]).invalid_ke_group(),
+            None
+        );
+
+        let window = Notify::new(NotifyType::SetWindowSize, &[0, 0, 1, 0]);
+        assert_eq!(window.window_size(), Some(256));
+        assert_eq!(
+            Notify::new(NotifyType::SetWindowSize, &[1]).window_size(),
+            None
+        );
+
+        let hashes = Notify::new(NotifyType::SignatureHashAlgorithms, &[0, 2, 0, 5]);
+        assert_eq!(hashes.signature_hash_algorithms(), Some(vec![2, 5]));
+        let odd = Notify::new(NotifyType::SignatureHashAlgorithms, &[0, 2, 0]);
+        assert_eq!(odd.signature_hash_algorithms(), None);
     }
 }
