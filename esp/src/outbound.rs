@@ -248,6 +248,39 @@ mod tests {
     }
 
     #[test]
+    fn esn_packets_across_the_low_wrap_open_on_the_other_side() {
+        use crate::{InboundConfig, InboundSa, Opened, TrafficSelector};
+        for algorithm in [
+            Algorithm::AesGcm256,
+            Algorithm::AesCbc128(crate::Integrity::HmacSha256_128),
+        ] {
+            let key = vec![9; algorithm.encryption_key_len()];
+            let integrity = vec![4; algorithm.integrity_key_len()];
+            let mut config = OutboundConfig::new(77, algorithm);
+            config.esn = true;
+            let outbound = OutboundSa::new(config, &key, &integrity).unwrap();
+            let selectors = vec![TrafficSelector::prefix([0, 0, 0, 0].into(), 0).unwrap()];
+            let mut config = InboundConfig::new(77, algorithm, selectors);
+            config.esn = true;
+            let inbound = InboundSa::new(config, &key, &integrity).unwrap();
+            outbound.set_last_sequence(0xffff_fffd);
+            #[allow(clippy::disallowed_methods)] // any instant will do
+            let now = std::time::Instant::now();
+            let mut buf = PacketBuf::new(256);
+            for expected in 0xffff_fffe..0x1_0000_0003u64 {
+                ipv4_packet(&mut buf, 40);
+                assert_eq!(outbound.seal(&mut buf).unwrap().sequence_number, expected);
+                let low = u32::from_be_bytes(buf.data()[4..8].try_into().unwrap());
+                assert_eq!(low, expected as u32, "only the low half is sent");
+                assert_eq!(
+                    inbound.open(now, &mut buf),
+                    Ok(Opened::Packet(IpVersion::V4))
+                );
+            }
+        }
+    }
+
+    #[test]
     fn refuses_short_rooms_without_using_a_sequence_number() {
         let sa =
             OutboundSa::new(OutboundConfig::new(1, Algorithm::AesGcm128), &[7; 20], &[]).unwrap();

@@ -1,0 +1,286 @@
+//! Our sealed packets open with an independent implementation (RustCrypto), and packets built
+//! by it open with ours, for every transform, with and without ESN, IPv4 and IPv6.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use common::{
+    ipv4_packet, ipv6_packet, keys, reference_open, reference_seal, reference_seal_plaintext,
+    ALGORITHMS,
+};
+use esp::{
+    Error, InboundConfig, InboundSa, IpVersion, Opened, OutboundConfig, OutboundSa, PacketBuf,
+    TrafficSelector, SEAL_HEADROOM, SEAL_TAILROOM,
+};
+
+const SPI: u32 = 0xc0ff_ee01;
+const CLIENT_V4: [u8; 4] = [10, 99, 2, 1];
+const SERVER_V4: [u8; 4] = [10, 99, 1, 1];
+const CLIENT_V6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const SERVER_V6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+/// Any instant will do: the SA only records it.
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+fn client_selectors() -> Vec<TrafficSelector> {
+    vec![
+        TrafficSelector::host(CLIENT_V4.into()),
+        TrafficSelector::host(CLIENT_V6.into()),
+    ]
+}
+
+fn inner_packets() -> Vec<(Vec<u8>, u8)> {
+    let mut packets = Vec::new();
+    for len in [20, 21, 22, 23, 24, 40, 63, 64, 100, 1400, 1500] {
+        packets.push((ipv4_packet(len, CLIENT_V4, SERVER_V4), 4));
+    }
+    for len in [40, 41, 57, 1280, 1500] {
+        packets.push((ipv6_packet(len, CLIENT_V6, SERVER_V6), 41));
+    }
+    packets
+}
+
+#[test]
+fn our_sealed_packets_open_with_rustcrypto() {
+    for algorithm in ALGORITHMS {
+        for esn in [false, true] {
+            let (encryption, integrity) = keys(algorithm, 3);
+            let mut config = OutboundConfig::new(SPI, algorithm);
+            config.esn = esn;
+            let sa = OutboundSa::new(config, &encryption, &integrity).unwrap();
+            let mut ivs = HashSet::new();
+            for (index, (inner, next_header)) in inner_packets().into_iter().enumerate() {
+                let mut buf = PacketBuf::new(SEAL_HEADROOM + inner.len() + SEAL_TAILROOM);
+                buf.fill(SEAL_HEADROOM, &inner).unwrap();
+                let sealed = sa.seal(&mut buf).unwrap();
+                assert_eq!(sealed.sequence_number, index as u64 + 1);
+                assert!(buf.headroom() >= esp::MAX_TRANSPORT_PREFIX);
+                let packet = buf.data();
+                assert_eq!(packet.len() % 4, 0, "RFC 4303 2.4: 4-byte alignment");
+                let high = esn.then_some(0);
+                let opened = reference_open(algorithm, &encryption, &integrity, high, packet)
+                    .unwrap_or_else(|| panic!("{algorithm:?} esn={esn} len={}", inner.len()));
+                assert_eq!(opened.spi, SPI);
+                assert_eq!(opened.sequence_low, index as u32 + 1);
+                assert_eq!(opened.inner, inner);
+                assert_eq!(opened.next_header, next_header);
+                assert!(usize::from(opened.pad_length) < usize::from(algorithm.block_len()));
+                assert!(ivs.insert(opened.iv), "IVs never repeat");
+                // One flipped bit anywhere and the reference refuses it.
+                let mut tampered = packet.to_vec();
+                tampered[packet.len() / 2] ^= 0x40;
+                assert!(
+                    reference_open(algorithm, &encryption, &integrity, high, &tampered).is_none()
+                );
+            }
+            assert_eq!(sa.stats().packets, inner_packets().len() as u64);
+        }
+    }
+}
+
+#[test]
+fn rustcrypto_sealed_packets_open_with_ours() {
+    for algorithm in ALGORITHMS {
+        for esn in [false, true] {
+            let (encryption, integrity) = keys(algorithm, 9);
+            let mut config = InboundConfig::new(SPI, algorithm, client_selectors());
+            config.esn = esn;
+            let sa = InboundSa::new(config, &encryption, &integrity).unwrap();
+            let iv: Vec<u8> = (0..algorithm.iv_len() as u8).map(|i| i ^ 0x5a).collect();
+            for (sequence, (inner, next_header)) in (1u64..).zip(inner_packets()) {
+                let packet = reference_seal(
+                    algorithm,
+                    &encryption,
+                    &integrity,
+                    SPI,
+                    sequence,
+                    esn,
+                    &iv,
+                    &inner,
+                    next_header,
+                );
+                let mut buf = PacketBuf::new(2048);
+                buf.fill(7, &packet).unwrap();
+                let version = if next_header == 4 {
+                    IpVersion::V4
+                } else {
+                    IpVersion::V6
+                };
+                assert_eq!(sa.open(now(), &mut buf), Ok(Opened::Packet(version)));
+                assert_eq!(buf.data(), inner.as_slice(), "{algorithm:?} esn={esn}");
+            }
+        }
+    }
+}
+
+#[test]
+fn esn_high_bits_are_authenticated_and_inferred() {
+    for algorithm in ALGORITHMS {
+        let (encryption, integrity) = keys(algorithm, 5);
+        let mut config = InboundConfig::new(SPI, algorithm, client_selectors());
+        config.esn = true;
+        let sa = InboundSa::new(config, &encryption, &integrity).unwrap();
+        let iv = vec![0x33; algorithm.iv_len()];
+        let inner = ipv4_packet(60, CLIENT_V4, SERVER_V4);
+        let seal = |sequence: u64| {
+            reference_seal(
+                algorithm,
+                &encryption,
+                &integrity,
+                SPI,
+                sequence,
+                true,
+                &iv,
+                &inner,
+                4,
+            )
+        };
+        let mut buf = PacketBuf::new(2048);
+        // Just below the first wrap of the low half, then just after it: the receiver must
+        // infer high = 1 from the window.
+        for sequence in [0xffff_fff0, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0005] {
+            buf.fill(0, &seal(sequence)).unwrap();
+            assert_eq!(
+                sa.open(now(), &mut buf),
+                Ok(Opened::Packet(IpVersion::V4)),
+                "{algorithm:?} {sequence:#x}"
+            );
+        }
+        // A late packet from before the wrap still opens (it is inside the window)...
+        buf.fill(0, &seal(0xffff_fff5)).unwrap();
+        assert_eq!(sa.open(now(), &mut buf), Ok(Opened::Packet(IpVersion::V4)));
+        // ...but a sender that kept high = 0 after the wrap fails the ICV.
+        let mut config = InboundConfig::new(SPI, algorithm, client_selectors());
+        config.esn = true;
+        let fresh = InboundSa::new(config, &encryption, &integrity).unwrap();
+        buf.fill(0, &seal(0x1_0000_0007)).unwrap();
+        assert_eq!(fresh.open(now(), &mut buf), Err(Error::BadIcv));
+    }
+}
+
+#[test]
+fn dummy_packets_are_dropped_quietly_and_unknown_next_headers_refused() {
+    for algorithm in ALGORITHMS {
+        let (encryption, integrity) = keys(algorithm, 1);
+        let sa = InboundSa::new(
+            InboundConfig::new(SPI, algorithm, client_selectors()),
+            &encryption,
+            &integrity,
+        )
+        .unwrap();
+        let iv = vec![0x11; algorithm.iv_len()];
+        let mut buf = PacketBuf::new(2048);
+        let dummy = reference_seal(
+            algorithm,
+            &encryption,
+            &integrity,
+            SPI,
+            1,
+            false,
+            &iv,
+            &[0xee; 33],
+            59,
+        );
+        buf.fill(0, &dummy).unwrap();
+        assert_eq!(sa.open(now(), &mut buf), Ok(Opened::Dummy));
+        let udp = reference_seal(
+            algorithm,
+            &encryption,
+            &integrity,
+            SPI,
+            2,
+            false,
+            &iv,
+            &[0xee; 33],
+            17,
+        );
+        buf.fill(0, &udp).unwrap();
+        assert_eq!(
+            sa.open(now(), &mut buf),
+            Err(Error::UnsupportedNextHeader(17))
+        );
+        let mismatched = reference_seal(
+            algorithm,
+            &encryption,
+            &integrity,
+            SPI,
+            3,
+            false,
+            &iv,
+            &ipv4_packet(40, CLIENT_V4, SERVER_V4),
+            41,
+        );
+        buf.fill(0, &mismatched).unwrap();
+        assert_eq!(sa.open(now(), &mut buf), Err(Error::MalformedInner));
+        let spoofed = reference_seal(
+            algorithm,
+            &encryption,
+            &integrity,
+            SPI,
+            4,
+            false,
+            &iv,
+            &ipv4_packet(40, [10, 99, 2, 2], SERVER_V4),
+            4,
+        );
+        buf.fill(0, &spoofed).unwrap();
+        assert_eq!(sa.open(now(), &mut buf), Err(Error::PolicyViolation));
+        let stats = sa.stats();
+        assert_eq!(stats.packets, 4, "all four were authentic");
+        assert_eq!(stats.policy_drops, 1);
+        assert_eq!(stats.malformed, 2);
+    }
+}
+
+#[test]
+fn bad_padding_is_refused_after_the_icv() {
+    for algorithm in ALGORITHMS {
+        let (encryption, integrity) = keys(algorithm, 2);
+        let sa = InboundSa::new(
+            InboundConfig::new(SPI, algorithm, client_selectors()),
+            &encryption,
+            &integrity,
+        )
+        .unwrap();
+        let iv = vec![0x22; algorithm.iv_len()];
+        let block = usize::from(algorithm.block_len());
+        let inner = ipv4_packet(8 * block - 6, CLIENT_V4, SERVER_V4);
+        // Pad length longer than the payload.
+        let mut too_long = inner.clone();
+        too_long.extend_from_slice(&[1, 2, 3, 4, 255, 4]);
+        // Padding that is not 1, 2, 3, 4.
+        let mut wrong_pattern = inner.clone();
+        wrong_pattern.extend_from_slice(&[1, 2, 4, 3, 4, 4]);
+        // The same with correct padding opens, so the two above fail only for their padding.
+        let mut correct = inner.clone();
+        correct.extend_from_slice(&[1, 2, 3, 4, 4, 4]);
+        let mut buf = PacketBuf::new(2048);
+        for (sequence, plaintext, expected) in [
+            (1, too_long, Err(Error::BadPadding)),
+            (2, wrong_pattern, Err(Error::BadPadding)),
+            (3, correct, Ok(Opened::Packet(IpVersion::V4))),
+        ] {
+            let packet = reference_seal_plaintext(
+                algorithm,
+                &encryption,
+                &integrity,
+                SPI,
+                sequence,
+                false,
+                &iv,
+                plaintext,
+            );
+            buf.fill(0, &packet).unwrap();
+            assert_eq!(sa.open(now(), &mut buf), expected, "{algorithm:?}");
+        }
+        assert_eq!(sa.stats().padding_errors, 2);
+        assert_eq!(buf.data(), inner.as_slice());
+    }
+}
