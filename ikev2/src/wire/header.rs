@@ -217,3 +217,66 @@ impl PayloadHeader {
         out.extend_from_slice(&self.length.to_be_bytes());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ike_header_round_trips_and_keeps_reserved_flag_bits() {
+        let mut header = IkeHeader::new(
+            0x0011_2233_4455_6677,
+            0x8899_aabb_ccdd_eeff,
+            ExchangeType::CreateChildSa,
+            Flags::from_bits(0x28 | 0x01),
+            0x0102_0304,
+        );
+        header.next_payload = PayloadType::Sk;
+        header.length = 0x0506_0708;
+        header.minor_version = 1;
+        let mut bytes = Vec::new();
+        header.emit(&mut bytes);
+        assert_eq!(bytes.len(), header.buffer_len());
+        assert_eq!(bytes[16..20], [46, 0x21, 36, 0x29]);
+        assert_eq!(bytes[20..], [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(IkeHeader::parse(&bytes), Ok(header));
+        assert!(header.flags.is_initiator());
+        assert!(header.flags.is_response());
+        assert!(!header.flags.contains(Flags::VERSION));
+    }
+
+    #[test]
+    fn flags_for_each_role() {
+        assert_eq!(Flags::new(true, false).bits(), 0x08);
+        assert_eq!(Flags::new(false, true).bits(), 0x20);
+        assert_eq!(Flags::new(true, true).bits(), 0x28);
+        assert_eq!(Flags::new(false, false), Flags::default());
+    }
+
+    #[test]
+    fn payload_header_keeps_critical_bit_and_refuses_short_length() {
+        let header = PayloadHeader {
+            next_payload: PayloadType::Unknown(200),
+            critical: true,
+            length: 4,
+        };
+        let mut bytes = Vec::new();
+        header.emit(&mut bytes);
+        assert_eq!(bytes, [200, 0x80, 0, 4]);
+        assert_eq!(PayloadHeader::parse(&bytes), Ok(header));
+        // Reserved bits are ignored on receipt (RFC 7296 §3.2).
+        assert_eq!(PayloadHeader::parse(&[200, 0xff, 0, 4]), Ok(header));
+        assert_eq!(
+            PayloadHeader::parse(&[0, 0, 0, 3]),
+            Err(DecodeError::LengthTooSmall {
+                what: "payload",
+                length: 3,
+                minimum: 4
+            })
+        );
+        assert_eq!(
+            PayloadHeader::parse(&[0, 0, 0]),
+            Err(DecodeError::Truncated("generic payload header"))
+        );
+    }
+}
