@@ -4,5 +4,6 @@
 //! Linux only. `unsafe` appears only around ioctls, each block with a `// SAFETY:` comment.
 
 pub mod dataplane;
+pub mod ifctl;
 pub mod tun;
 pub mod udp;

@@ -1,1 +1,365 @@
-//! UDP sockets for IKE (500) and NAT-T (4500).
+//! UDP sockets for IKE (port 500) and NAT-T / ESP-in-UDP (port 4500,
+//! <https://www.rfc-editor.org/rfc/rfc3948>).
+//!
+//! [`UdpSocket::bind`] sets what a gateway socket needs: `SO_REUSEADDR`, large receive and send
+//! buffers (`SO_RCVBUFFORCE`/`SO_SNDBUFFORCE` when the process may exceed `net.core.rmem_max`,
+//! the plain options otherwise), `IP_PKTINFO`/`IPV6_RECVPKTINFO` so each datagram reports the
+//! local address it was sent to, and non-blocking mode. IPv6 sockets are IPv6-only by default so
+//! an IPv4 socket can bind the same port beside them.
+//!
+//! [`UdpSocket::recv`] fills a caller-provided buffer and returns a [`RecvMeta`]; replies go out
+//! with [`UdpSocket::send_from`] from the same local address the request came to. Demultiplexing
+//! IKE from ESP (the non-ESP marker) is not done here; that is the data path's job.
+//!
+//! Batching (`recvmmsg`/`sendmmsg`) and UDP GSO/GRO can be added beside these calls:
+//! [`RecvMeta`] is `#[non_exhaustive]` so it can grow a segment size without breaking callers.
+
+use std::cell::RefCell;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use nix::sys::socket::{
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockaddrIn, SockaddrIn6, SockaddrStorage,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// The IKE port (<https://www.rfc-editor.org/rfc/rfc7296#section-2>).
+pub const IKE_PORT: u16 = 500;
+/// The NAT-T port (<https://www.rfc-editor.org/rfc/rfc3948#section-2>).
+pub const NATT_PORT: u16 = 4500;
+/// Default receive and send buffer size asked for: 4 MiB (the kernel doubles it for overhead).
+pub const DEFAULT_BUFFER_SIZE: usize = 4 << 20;
+
+/// How to open a UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpConfig {
+    bind: SocketAddr,
+    buffer_size: usize,
+    reuse_address: bool,
+    nonblocking: bool,
+    only_v6: bool,
+}
+
+impl UdpConfig {
+    /// Bind to `bind` with 4 MiB buffers, `SO_REUSEADDR`, non-blocking, IPv6-only for IPv6.
+    pub fn new(bind: SocketAddr) -> Self {
+        UdpConfig {
+            bind,
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            reuse_address: true,
+            nonblocking: true,
+            only_v6: true,
+        }
+    }
+
+    /// Receive and send buffer size to ask for, in bytes.
+    pub fn buffer_size(mut self, bytes: usize) -> Self {
+        self.buffer_size = bytes;
+        self
+    }
+
+    /// Whether to set `SO_REUSEADDR`.
+    pub fn reuse_address(mut self, reuse: bool) -> Self {
+        self.reuse_address = reuse;
+        self
+    }
+
+    /// Whether reads and writes return `WouldBlock` instead of waiting.
+    pub fn nonblocking(mut self, nonblocking: bool) -> Self {
+        self.nonblocking = nonblocking;
+        self
+    }
+
+    /// For IPv6 binds: accept only IPv6 (`true`, default) or also IPv4-mapped traffic.
+    pub fn only_v6(mut self, only_v6: bool) -> Self {
+        self.only_v6 = only_v6;
+        self
+    }
+}
+
+/// What came with one received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecvMeta {
+    /// Bytes written into the buffer.
+    pub len: usize,
+    /// The sender (IPv4-mapped IPv6 addresses are reported as IPv4).
+    pub peer: SocketAddr,
+    /// The local address the datagram was sent to (from `IP_PKTINFO`/`IPV6_PKTINFO`).
+    pub local_ip: Option<IpAddr>,
+    /// The interface it arrived on.
+    pub ifindex: Option<u32>,
+    /// Whether the datagram was longer than the buffer and got cut (`MSG_TRUNC`).
+    pub truncated: bool,
+}
+
+/// A UDP socket set up for IKE / NAT-T.
+#[derive(Debug)]
+pub struct UdpSocket {
+    socket: Socket,
+    local: SocketAddr,
+}
+
+thread_local! {
+    /// Per-thread control-message buffer for `recvmsg`, so receiving never allocates.
+    static CMSG_BUFFER: RefCell<Vec<u8>> = RefCell::new(nix::cmsg_space!(libc::in6_pktinfo, libc::in_pktinfo));
+}
+
+impl UdpSocket {
+    /// Opens and binds a socket in the calling thread's network namespace.
+    pub fn bind(config: &UdpConfig) -> io::Result<UdpSocket> {
+        let domain = Domain::for_address(config.bind);
+        let socket = Socket::new(domain, Type::DGRAM.cloexec(), Some(Protocol::UDP))?;
+        if config.reuse_address {
+            socket.set_reuse_address(true)?;
+        }
+        if config.bind.is_ipv6() {
+            socket.set_only_v6(config.only_v6)?;
+            setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)?;
+        }
+        if config.bind.is_ipv4() || !config.only_v6 {
+            // On a dual-stack socket IPv4 datagrams report through IP_PKTINFO.
+            let _ = setsockopt(&socket, sockopt::Ipv4PacketInfo, &true);
+        }
+        set_buffers(&socket, config.buffer_size)?;
+        socket.set_nonblocking(config.nonblocking)?;
+        socket.bind(&config.bind.into())?;
+        let local = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("bound socket has no IP address"))?;
+        Ok(UdpSocket { socket, local })
+    }
+
+    /// The address the socket is bound to (with the real port after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The receive buffer size the kernel granted (it doubles what was asked for).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.socket.recv_buffer_size()
+    }
+
+    /// The send buffer size the kernel granted.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        self.socket.send_buffer_size()
+    }
+
+    /// Switches between blocking and non-blocking mode.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.socket.set_nonblocking(nonblocking)
+    }
+
+    /// Receives one datagram into `buf`.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        recv_on(self.socket.as_raw_fd(), buf)
+    }
+
+    /// Sends one datagram to `peer` from whatever source address the routing table picks.
+    pub fn send_to(&self, payload: &[u8], peer: SocketAddr) -> io::Result<usize> {
+        send_from_on(self.socket.as_raw_fd(), self.local, payload, peer, None)
+    }
+
+    /// Sends one datagram to `peer` from the local address `source` (normally the
+    /// [`RecvMeta::local_ip`] of the request being answered), so a multi-homed gateway answers
+    /// from the address the client talked to. `None` behaves like [`UdpSocket::send_to`].
+    pub fn send_from(
+        &self,
+        payload: &[u8],
+        peer: SocketAddr,
+        source: Option<IpAddr>,
+    ) -> io::Result<usize> {
+        send_from_on(self.socket.as_raw_fd(), self.local, payload, peer, source)
+    }
+
+    /// The underlying socket2 socket, for options not wrapped here.
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// Converts into a standard-library socket (for example for `tokio::net::UdpSocket::from_std`).
+    pub fn into_std(self) -> std::net::UdpSocket {
+        self.socket.into()
+    }
+}
+
+impl AsFd for UdpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl AsRawFd for UdpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// Asks for `size`-byte buffers: forced past `net.core.[rw]mem_max` when the process has
+/// CAP_NET_ADMIN, otherwise as much as the limits allow.
+fn set_buffers(socket: &Socket, size: usize) -> io::Result<()> {
+    if setsockopt(socket, sockopt::RcvBufForce, &size).is_err() {
+        socket.set_recv_buffer_size(size)?;
+    }
+    if setsockopt(socket, sockopt::SndBufForce, &size).is_err() {
+        socket.set_send_buffer_size(size)?;
+    }
+    Ok(())
+}
+
+fn storage_to_socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = storage.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::from(*v4)));
+    }
+    let v6 = SocketAddrV6::from(*storage.as_sockaddr_in6()?);
+    Some(match v6.ip().to_ipv4_mapped() {
+        Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, v6.port())),
+        None => SocketAddr::V6(v6),
+    })
+}
+
+/// `recvmsg` on `fd` with the per-thread control buffer; see [`UdpSocket::recv`].
+fn recv_on(fd: RawFd, buf: &mut [u8]) -> io::Result<RecvMeta> {
+    CMSG_BUFFER.with(|cmsg| {
+        let mut cmsg = cmsg.borrow_mut();
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty())?;
+        let peer = msg
+            .address
+            .as_ref()
+            .and_then(storage_to_socket_addr)
+            .ok_or_else(|| io::Error::other("datagram without a sender address"))?;
+        let mut meta = RecvMeta {
+            len: msg.bytes,
+            peer,
+            local_ip: None,
+            ifindex: None,
+            truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+        };
+        for c in msg.cmsgs()? {
+            match c {
+                ControlMessageOwned::Ipv4PacketInfo(info) => {
+                    meta.local_ip = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                        info.ipi_addr.s_addr,
+                    ))));
+                    meta.ifindex = u32::try_from(info.ipi_ifindex).ok();
+                }
+                ControlMessageOwned::Ipv6PacketInfo(info) => {
+                    meta.local_ip = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr).to_canonical());
+                    meta.ifindex = Some(info.ipi6_ifindex);
+                }
+                _ => {}
+            }
+        }
+        Ok(meta)
+    })
+}
+
+/// `sendmsg` on `fd` (bound to `local`) with a source-address control message when `source` is
+/// given; see [`UdpSocket::send_from`].
+fn send_from_on(
+    fd: RawFd,
+    local: SocketAddr,
+    payload: &[u8],
+    peer: SocketAddr,
+    source: Option<IpAddr>,
+) -> io::Result<usize> {
+    let iov = [IoSlice::new(payload)];
+    let flags = MsgFlags::empty();
+    let sent = match (
+        peer_for_family(local, peer),
+        source.map(|s| s.to_canonical()),
+    ) {
+        (SocketAddr::V4(dst), Some(IpAddr::V4(src))) => {
+            let info = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from(src).to_be(),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
+            sendmsg(fd, &iov, &cmsg, flags, Some(&SockaddrIn::from(dst)))?
+        }
+        (SocketAddr::V4(dst), _) => sendmsg(fd, &iov, &[], flags, Some(&SockaddrIn::from(dst)))?,
+        (SocketAddr::V6(dst), Some(src)) => {
+            let src6 = match src {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                IpAddr::V6(v6) => v6,
+            };
+            let info = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: src6.octets(),
+                },
+                ipi6_ifindex: 0,
+            };
+            let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
+            sendmsg(fd, &iov, &cmsg, flags, Some(&SockaddrIn6::from(dst)))?
+        }
+        (SocketAddr::V6(dst), None) => {
+            sendmsg(fd, &iov, &[], flags, Some(&SockaddrIn6::from(dst)))?
+        }
+    };
+    Ok(sent)
+}
+
+/// IPv4 peers of a dual-stack IPv6 socket are addressed as IPv4-mapped IPv6.
+fn peer_for_family(local: SocketAddr, peer: SocketAddr) -> SocketAddr {
+    match (local, peer) {
+        (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
+            SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+        }
+        _ => peer,
+    }
+}
+
+/// A [`UdpSocket`] driven by tokio: the same calls, awaiting readiness instead of returning
+/// `WouldBlock`. For the control task; data-plane workers use the blocking or non-blocking socket.
+#[derive(Debug)]
+pub struct AsyncUdpSocket {
+    inner: tokio::net::UdpSocket,
+    local: SocketAddr,
+}
+
+impl AsyncUdpSocket {
+    /// Registers a socket with the current tokio runtime (it is switched to non-blocking).
+    pub fn new(socket: UdpSocket) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr();
+        Ok(AsyncUdpSocket {
+            inner: tokio::net::UdpSocket::from_std(socket.into_std())?,
+            local,
+        })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Waits for and receives one datagram (see [`UdpSocket::recv`]).
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        let fd = self.inner.as_raw_fd();
+        self.inner
+            .async_io(tokio::io::Interest::READABLE, || recv_on(fd, buf))
+            .await
+    }
+
+    /// Waits until the datagram can be sent, then sends it (see [`UdpSocket::send_from`]).
+    pub async fn send_from(
+        &self,
+        payload: &[u8],
+        peer: SocketAddr,
+        source: Option<IpAddr>,
+    ) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.inner
+            .async_io(tokio::io::Interest::WRITABLE, || {
+                send_from_on(fd, self.local, payload, peer, source)
+            })
+            .await
+    }
+}

@@ -1,0 +1,225 @@
+//! UDP sockets for IKE/NAT-T in a lab namespace (needs root): packet info reports the local
+//! address, replies leave from a chosen source, buffers are large, IPv6 and dual-stack work,
+//! and the tokio wrapper does the same.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use lab::{Host, Lab};
+use netio::udp::{AsyncUdpSocket, UdpConfig, UdpSocket, DEFAULT_BUFFER_SIZE};
+
+/// Polls a non-blocking socket until a datagram arrives (bounded).
+fn recv_within(socket: &UdpSocket, buf: &mut [u8]) -> netio::udp::RecvMeta {
+    for _ in 0..200 {
+        match socket.recv(buf) {
+            Ok(meta) => return meta,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no datagram within 2 s");
+}
+
+#[test]
+fn gateway_socket_reports_local_address_and_answers_from_it() {
+    let lab = Lab::builder().build().expect("test setup");
+    let gw = lab.gateway_outer();
+    let client_addr = lab.client_outer(0).expect("test setup");
+    // Bound to the wildcard like a gateway; a second address on the outer link shows that the
+    // socket tells which one the client used.
+    lab.exec_checked(
+        Host::Gateway,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/32", second(gw)),
+            "dev",
+            lab::ifname::GATEWAY_OUTER,
+        ],
+    )
+    .expect("test setup");
+    let server = lab
+        .run_in(Host::Gateway, || {
+            UdpSocket::bind(&UdpConfig::new(SocketAddr::from(([0, 0, 0, 0], 0))))
+        })
+        .expect("test setup")
+        .expect("test setup");
+    let port = server.local_addr().port();
+    let client = lab
+        .run_in(Host::Client(0), || {
+            UdpSocket::bind(&UdpConfig::new(SocketAddr::from(([0, 0, 0, 0], 0))))
+        })
+        .expect("test setup")
+        .expect("test setup");
+    client
+        .socket()
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("test setup");
+
+    let mut buf = [0u8; 64];
+    for target in [gw, second(gw)] {
+        client
+            .send_to(b"IKE_SA_INIT", SocketAddr::from((target, port)))
+            .expect("test setup");
+        let meta = recv_within(&server, &mut buf);
+        assert_eq!(&buf[..meta.len], b"IKE_SA_INIT");
+        assert_eq!(meta.peer.ip(), IpAddr::V4(client_addr));
+        assert_eq!(meta.local_ip, Some(IpAddr::V4(target)));
+        assert!(meta.ifindex.is_some_and(|i| i > 0));
+        assert!(!meta.truncated);
+        server
+            .send_from(b"reply", meta.peer, meta.local_ip)
+            .expect("test setup");
+        let reply = recv_within(&client, &mut buf);
+        assert_eq!(&buf[..reply.len], b"reply");
+        assert_eq!(
+            reply.peer,
+            SocketAddr::from((target, port)),
+            "reply must come from the address asked"
+        );
+    }
+}
+
+fn second(addr: Ipv4Addr) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(addr) + 40)
+}
+
+#[test]
+fn buffers_are_large_and_ports_reusable() {
+    let lab = Lab::builder().build().expect("test setup");
+    let (socket, again) = lab
+        .run_in(Host::Gateway, || {
+            let bind = SocketAddr::from(([127, 0, 0, 1], 4500));
+            let first = UdpSocket::bind(&UdpConfig::new(bind)).expect("test setup");
+            // Same port again after close, as a restarting gateway does.
+            drop(first);
+            (
+                UdpSocket::bind(&UdpConfig::new(bind)),
+                UdpSocket::bind(&UdpConfig::new(bind).reuse_address(false)),
+            )
+        })
+        .expect("test setup");
+    let socket = socket.expect("test setup");
+    assert_eq!(socket.local_addr().port(), 4500);
+    // As root SO_RCVBUFFORCE passes net.core.rmem_max; the kernel doubles the request.
+    assert!(
+        socket.recv_buffer_size().expect("test setup") >= DEFAULT_BUFFER_SIZE,
+        "{}",
+        socket.recv_buffer_size().expect("test setup")
+    );
+    assert!(socket.send_buffer_size().expect("test setup") >= DEFAULT_BUFFER_SIZE);
+    assert!(
+        again.is_err(),
+        "a second socket on the same port without SO_REUSEADDR must fail"
+    );
+}
+
+#[test]
+fn truncation_is_reported_not_hidden() {
+    let lab = Lab::builder().build().expect("test setup");
+    let (server, client) = lab
+        .run_in(Host::Gateway, || {
+            let s = UdpSocket::bind(&UdpConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))))
+                .expect("test setup");
+            let c = UdpSocket::bind(&UdpConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))))
+                .expect("test setup");
+            (s, c)
+        })
+        .expect("test setup");
+    client
+        .send_to(&[7u8; 100], server.local_addr())
+        .expect("test setup");
+    let mut small = [0u8; 10];
+    let meta = recv_within(&server, &mut small);
+    assert!(meta.truncated);
+    assert_eq!(meta.len, 10);
+}
+
+#[test]
+fn ipv6_and_dual_stack_sockets() {
+    let lab = Lab::builder().build().expect("test setup");
+    let (v6, dual, v4_client, v6_client) = lab
+        .run_in(Host::Gateway, || {
+            let v6 = UdpSocket::bind(&UdpConfig::new(SocketAddr::from((Ipv6Addr::LOCALHOST, 0))))
+                .expect("test setup");
+            let dual = UdpSocket::bind(
+                &UdpConfig::new(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))).only_v6(false),
+            )
+            .expect("test setup");
+            let v4c = UdpSocket::bind(&UdpConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))))
+                .expect("test setup");
+            let v6c = UdpSocket::bind(&UdpConfig::new(SocketAddr::from((Ipv6Addr::LOCALHOST, 0))))
+                .expect("test setup");
+            (v6, dual, v4c, v6c)
+        })
+        .expect("test setup");
+    let mut buf = [0u8; 32];
+
+    v6_client
+        .send_to(b"six", v6.local_addr())
+        .expect("test setup");
+    let meta = recv_within(&v6, &mut buf);
+    assert_eq!(meta.local_ip, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+    v6.send_from(b"back", meta.peer, meta.local_ip)
+        .expect("test setup");
+    let reply = recv_within(&v6_client, &mut buf);
+    assert_eq!(&buf[..reply.len], b"back");
+
+    // IPv4 on a dual-stack socket: reported as plain IPv4, answered to plain IPv4.
+    let dual_v4 = SocketAddr::from(([127, 0, 0, 1], dual.local_addr().port()));
+    v4_client.send_to(b"four", dual_v4).expect("test setup");
+    let meta = recv_within(&dual, &mut buf);
+    assert_eq!(meta.peer, v4_client.local_addr());
+    assert_eq!(meta.local_ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    dual.send_from(b"mapped", meta.peer, meta.local_ip)
+        .expect("test setup");
+    let reply = recv_within(&v4_client, &mut buf);
+    assert_eq!(&buf[..reply.len], b"mapped");
+    assert_eq!(reply.peer, dual_v4);
+}
+
+#[test]
+fn tokio_wrapper_receives_and_sends() {
+    let lab = Lab::builder().build().expect("test setup");
+    let (server, client) = lab
+        .run_in(Host::Gateway, || {
+            let s = UdpSocket::bind(&UdpConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))))
+                .expect("test setup");
+            let c = UdpSocket::bind(&UdpConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))))
+                .expect("test setup");
+            (s, c)
+        })
+        .expect("test setup");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("test setup");
+    runtime.block_on(async {
+        let server = AsyncUdpSocket::new(server).expect("test setup");
+        let client = AsyncUdpSocket::new(client).expect("test setup");
+        let mut buf = [0u8; 32];
+        client
+            .send_from(b"async", server.local_addr(), None)
+            .await
+            .expect("test setup");
+        let meta = tokio::time::timeout(Duration::from_secs(2), server.recv(&mut buf))
+            .await
+            .expect("test setup")
+            .expect("test setup");
+        assert_eq!(&buf[..meta.len], b"async");
+        assert_eq!(meta.peer, client.local_addr());
+        server
+            .send_from(b"done", meta.peer, meta.local_ip)
+            .await
+            .expect("test setup");
+        let meta = tokio::time::timeout(Duration::from_secs(2), client.recv(&mut buf))
+            .await
+            .expect("test setup")
+            .expect("test setup");
+        assert_eq!(&buf[..meta.len], b"done");
+    });
+}
