@@ -1,4 +1,5 @@
 //! Establishment: IKE_SA_INIT + IKE_AUTH with the first CHILD SA, initiator against responder.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -145,7 +145,7 @@ pub struct Pair {
 }
 
 #[allow(clippy::disallowed_methods)]
-fn origin() -> Instant {
+pub fn origin() -> Instant {
     // The origin of virtual time; only differences from it matter, so runs are reproducible.
     Instant::now()
 }

@@ -1,0 +1,396 @@
+//! The life of an SA: loss and retransmission, liveness, deletes in both directions, more
+//! CHILD SAs, CHILD rekeys (with and without PFS), simultaneous rekeys and a long run.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{Pair, Side, Verdict};
+use ikev2::crypto::DhGroup;
+use ikev2::events::ChildDeleteReason;
+use ikev2::ts::TrafficSelector;
+use ikev2::{ChildSaId, CloseReason, Event};
+
+fn exchange(data: &[u8]) -> u8 {
+    data.get(18).copied().unwrap_or(0)
+}
+
+/// Drops message number `n` (0-based, both directions counted together).
+fn drop_nth(n: usize) -> common::Hook {
+    let mut seen = 0;
+    Box::new(move |_, _| {
+        seen += 1;
+        if seen - 1 == n {
+            Verdict::Drop
+        } else {
+            Verdict::Deliver
+        }
+    })
+}
+
+/// The CHILD SAs each side holds, from its events.
+fn live_children(events: &[Event]) -> BTreeSet<ChildSaId> {
+    let mut live = BTreeSet::new();
+    for e in events {
+        match e {
+            Event::ChildSaInstalled(c) => {
+                live.insert(c.child);
+            }
+            Event::ChildSaDeleted { child, .. } => {
+                live.remove(child);
+            }
+            _ => {}
+        }
+    }
+    live
+}
+
+#[test]
+fn loss_of_any_single_establishment_message_recovers() {
+    for n in 0..4 {
+        let mut pair = Pair::default_pair();
+        pair.hook = Some(drop_nth(n));
+        let sa = pair.connect();
+        pair.advance(Duration::from_secs(10));
+        assert!(pair.client.is_established(sa), "lost message {n}");
+        assert_eq!(pair.server.child_sa_count(), 1, "lost message {n}");
+        assert_eq!(
+            Pair::installed(&pair.server_events).len(),
+            1,
+            "lost message {n}"
+        );
+        assert_eq!(pair.server.ike_sa_count(), 1, "lost message {n}");
+    }
+}
+
+#[test]
+fn vanished_peer_is_detected_by_liveness_checks() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    pair.hook = Some(Box::new(|_, _| Verdict::Drop));
+    // DPD after 30 s idle, then 4 s * (1 + 1.8 + ... + 1.8^5) = 165 s of retransmissions.
+    pair.advance(Duration::from_secs(30 + 160));
+    assert!(pair.client.is_established(sa));
+    pair.advance(Duration::from_secs(10));
+    assert_eq!(
+        Pair::closed(&pair.client_events),
+        vec![&CloseReason::PeerUnreachable]
+    );
+    assert_eq!(
+        Pair::closed(&pair.server_events),
+        vec![&CloseReason::PeerUnreachable]
+    );
+    assert_eq!(pair.client.ike_sa_count() + pair.server.ike_sa_count(), 0);
+    assert_eq!(pair.pool.in_use(), 0);
+    assert!(live_children(&pair.client_events).is_empty());
+    assert!(live_children(&pair.server_events).is_empty());
+}
+
+#[test]
+fn esp_activity_postpones_liveness_checks() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    let child = pair.client.child_sas(sa)[0];
+    for _ in 0..10 {
+        pair.advance(Duration::from_secs(20));
+        let now = pair.now;
+        pair.client
+            .report_child_activity(now, sa, child, Some(now), 1000, 10);
+    }
+    // The server's DPD ran (no ESP reports there), the client's never did.
+    let informational_from = |side| {
+        pair.log
+            .iter()
+            .filter(|(f, d)| *f == side && exchange(d) == 37)
+            .count()
+    };
+    assert!(informational_from(Side::Server) >= 3);
+    assert!(informational_from(Side::Client) <= informational_from(Side::Server));
+    assert!(pair
+        .client_events
+        .iter()
+        .all(|e| !matches!(e, Event::Closed { .. })));
+}
+
+#[test]
+fn liveness_check_command_is_answered() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    pair.client.check_liveness(pair.now, sa).unwrap();
+    pair.drive();
+    assert!(pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::PeerAlive { .. })));
+}
+
+#[test]
+fn close_from_either_side_leaves_no_state() {
+    for closer in [Side::Client, Side::Server] {
+        let mut pair = Pair::default_pair();
+        let sa = pair.connect();
+        match closer {
+            Side::Client => pair.client.close(pair.now, sa).unwrap(),
+            Side::Server => {
+                let server_sa = pair.server_events.iter().find_map(|e| match e {
+                    Event::IkeSaEstablished { sa, .. } => Some(*sa),
+                    _ => None,
+                });
+                pair.server.close(pair.now, server_sa.unwrap()).unwrap();
+            }
+        }
+        pair.drive();
+        let (local, remote) = match closer {
+            Side::Client => (&pair.client_events, &pair.server_events),
+            Side::Server => (&pair.server_events, &pair.client_events),
+        };
+        assert_eq!(Pair::closed(local), vec![&CloseReason::Local]);
+        assert_eq!(Pair::closed(remote), vec![&CloseReason::PeerDeleted]);
+        assert_eq!(pair.client.ike_sa_count() + pair.server.ike_sa_count(), 0);
+        assert_eq!(
+            pair.client.child_sa_count() + pair.server.child_sa_count(),
+            0
+        );
+        assert!(live_children(&pair.client_events).is_empty());
+        assert!(live_children(&pair.server_events).is_empty());
+        assert_eq!(pair.pool.in_use(), 0);
+    }
+}
+
+#[test]
+fn lost_delete_request_closes_after_retransmissions() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    pair.hook = Some(Box::new(|_, _| Verdict::Drop));
+    pair.client.close(pair.now, sa).unwrap();
+    pair.advance(Duration::from_secs(170));
+    assert_eq!(Pair::closed(&pair.client_events), vec![&CloseReason::Local]);
+    assert_eq!(pair.client.ike_sa_count(), 0);
+}
+
+fn sip_selectors() -> (Vec<TrafficSelector>, Vec<TrafficSelector>) {
+    let vip: std::net::IpAddr = "10.99.2.1".parse().unwrap();
+    let pcscf: std::net::IpAddr = "10.99.1.10".parse().unwrap();
+    let sip = |addr| TrafficSelector {
+        protocol: 17,
+        start_port: 5060,
+        end_port: 5060,
+        ..TrafficSelector::host(addr)
+    };
+    (vec![sip(vip)], vec![sip(pcscf)])
+}
+
+#[test]
+fn additional_child_sa_and_deletes_in_both_directions() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    let (local, remote) = sip_selectors();
+    pair.client
+        .create_child(pair.now, sa, local.clone(), remote.clone())
+        .unwrap();
+    pair.drive();
+    assert_eq!(pair.client.child_sa_count(), 2);
+    assert_eq!(pair.server.child_sa_count(), 2);
+    let sip = Pair::installed(&pair.client_events)[1];
+    assert_eq!(sip.ts_local, local);
+    assert_eq!(sip.ts_remote, remote);
+    let sip_child = sip.child;
+    // The client deletes the SIP SA, the server the first one.
+    pair.client.delete_child(pair.now, sa, sip_child).unwrap();
+    pair.drive();
+    assert_eq!(pair.client.child_sa_count(), 1);
+    assert_eq!(pair.server.child_sa_count(), 1);
+    let server_sa = pair.server_events[0].sa();
+    let first = pair.server.child_sas(server_sa)[0];
+    pair.server
+        .delete_child(pair.now, server_sa, first)
+        .unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.client.child_sa_count() + pair.server.child_sa_count(),
+        0
+    );
+    assert!(live_children(&pair.client_events).is_empty());
+    assert!(live_children(&pair.server_events).is_empty());
+    assert!(pair.client.is_established(sa));
+    let reasons: Vec<ChildDeleteReason> = pair
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildSaDeleted { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ChildDeleteReason::LocalDeleted,
+            ChildDeleteReason::PeerDeleted
+        ]
+    );
+}
+
+fn rekey_once(pfs: bool) {
+    let mut client = common::client_peer();
+    let mut server = common::server_peer();
+    if pfs {
+        for peer in [&mut client, &mut server] {
+            for p in &mut peer.esp_proposals {
+                p.dh = vec![DhGroup::Ecp256];
+            }
+        }
+    }
+    let mut pair = Pair::with_peers(client, server);
+    let sa = pair.connect();
+    let old = pair.client.child_sas(sa)[0];
+    pair.client.rekey_child(pair.now, sa, old).unwrap();
+    pair.drive();
+    assert_eq!(pair.client.child_sa_count(), 1);
+    assert_eq!(pair.server.child_sa_count(), 1);
+    let new = Pair::installed(&pair.client_events)[1];
+    assert_eq!(new.replaces, Some(old));
+    let server_new = Pair::installed(&pair.server_events)[1];
+    assert_eq!(new.outbound.keys, server_new.inbound.keys);
+    assert_ne!(
+        new.outbound.keys,
+        Pair::installed(&pair.client_events)[0].outbound.keys
+    );
+    // Make-before-break: installed before the old one was deleted, on both sides.
+    for events in [&pair.client_events, &pair.server_events] {
+        let installed = events
+            .iter()
+            .position(|e| matches!(e, Event::ChildSaInstalled(c) if c.replaces.is_some()));
+        let deleted = events.iter().position(|e| {
+            matches!(
+                e,
+                Event::ChildSaDeleted {
+                    reason: ChildDeleteReason::Rekeyed,
+                    ..
+                }
+            )
+        });
+        assert!(installed.unwrap() < deleted.unwrap());
+        assert_eq!(live_children(events).len(), 1);
+    }
+    let exchanges: Vec<u8> = pair.log.iter().map(|(_, d)| exchange(d)).collect();
+    assert_eq!(exchanges, vec![34, 34, 35, 35, 36, 36, 37, 37]);
+}
+
+#[test]
+fn child_rekey_without_pfs() {
+    rekey_once(false);
+}
+
+#[test]
+fn child_rekey_with_pfs() {
+    rekey_once(true);
+}
+
+#[test]
+fn simultaneous_rekey_converges_to_one_child_sa() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    let client_child = pair.client.child_sas(sa)[0];
+    let server_sa = pair.server_events[0].sa();
+    let server_child = pair.server.child_sas(server_sa)[0];
+    pair.client.rekey_child(pair.now, sa, client_child).unwrap();
+    pair.server
+        .rekey_child(pair.now, server_sa, server_child)
+        .unwrap();
+    pair.drive();
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(pair.client.child_sa_count(), 1, "{:?}", pair.client_events);
+    assert_eq!(pair.server.child_sa_count(), 1);
+    let client_live = live_children(&pair.client_events);
+    let server_live = live_children(&pair.server_events);
+    assert_eq!(client_live.len(), 1);
+    assert_eq!(server_live.len(), 1);
+    // The surviving pair matches: the client's inbound SPI is the server's outbound one.
+    let client_sa = Pair::installed(&pair.client_events)
+        .into_iter()
+        .find(|c| client_live.contains(&c.child))
+        .unwrap();
+    let server_sa = Pair::installed(&pair.server_events)
+        .into_iter()
+        .find(|c| server_live.contains(&c.child))
+        .unwrap();
+    assert_eq!(client_sa.inbound.spi, server_sa.outbound.spi);
+    assert_eq!(client_sa.outbound.spi, server_sa.inbound.spi);
+}
+
+#[test]
+fn loss_during_rekey_and_delete_recovers() {
+    // Drop each message of the rekey (CREATE_CHILD_SA and its Delete) once.
+    for n in 4..8 {
+        let mut pair = Pair::default_pair();
+        let sa = pair.connect();
+        pair.hook = Some(drop_nth(n));
+        let old = pair.client.child_sas(sa)[0];
+        pair.client.rekey_child(pair.now, sa, old).unwrap();
+        pair.advance(Duration::from_secs(10));
+        assert_eq!(pair.client.child_sa_count(), 1, "lost message {n}");
+        assert_eq!(pair.server.child_sa_count(), 1, "lost message {n}");
+        assert_eq!(live_children(&pair.client_events).len(), 1);
+        assert_eq!(live_children(&pair.server_events).len(), 1);
+    }
+}
+
+#[test]
+fn a_day_of_short_lifetimes_rekeys_without_gaps() {
+    let mut client = common::client_peer();
+    let mut server = common::server_peer();
+    for peer in [&mut client, &mut server] {
+        peer.lifetimes.child_rekey = Some(Duration::from_secs(600));
+        peer.lifetimes.child_hard = Some(Duration::from_secs(900));
+        peer.lifetimes.jitter = Duration::from_secs(60);
+    }
+    let mut pair = Pair::with_peers(client, server);
+    let sa = pair.connect();
+    let mut minutes = 0;
+    while minutes < 24 * 60 {
+        pair.advance(Duration::from_secs(60));
+        minutes += 1;
+        // At every minute both sides hold a live, matching CHILD SA.
+        let client_live = live_children(&pair.client_events);
+        let server_live = live_children(&pair.server_events);
+        assert!(
+            !client_live.is_empty() && !server_live.is_empty(),
+            "gap at minute {minutes}"
+        );
+        assert!(client_live.len() <= 2 && server_live.len() <= 2);
+    }
+    assert!(pair.client.is_established(sa));
+    let rekeys = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, Event::ChildSaInstalled(c) if c.replaces.is_some()))
+        .count();
+    assert!(rekeys >= 100, "only {rekeys} rekeys");
+    assert_eq!(pair.client.child_sa_count(), 1);
+    assert_eq!(pair.server.child_sa_count(), 1);
+    assert!(Pair::closed(&pair.client_events).is_empty());
+}
+
+#[test]
+fn second_ike_sa_with_the_same_identity_kept_or_replaced() {
+    for replace in [false, true] {
+        let mut server = common::server_peer();
+        if replace {
+            server.unique = ikev2::config::UniquePolicy::Replace;
+        }
+        let mut pair = Pair::with_peers(common::client_peer(), server);
+        pair.connect();
+        pair.connect();
+        assert_eq!(pair.client.ike_sa_count(), if replace { 1 } else { 2 });
+        assert_eq!(pair.server.ike_sa_count(), if replace { 1 } else { 2 });
+        assert_eq!(pair.pool.in_use(), if replace { 1 } else { 2 });
+        if replace {
+            assert_eq!(
+                Pair::closed(&pair.server_events),
+                vec![&CloseReason::Replaced]
+            );
+        }
+    }
+}
