@@ -1,0 +1,275 @@
+//! The client's command line: where the gateway is, who we are, the PSK, the TUN device,
+//! reconnect backoff and liveness, the status socket.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ikev2::crypto::Secret;
+use ikev2::identity::{Identity, IdentityPattern};
+
+/// The built-in PSK, matching the gateway's built-in peer (lab use only; a warning is logged).
+pub const BUILTIN_PSK: &str = "eseg-lab-demo-psk-do-not-deploy";
+
+/// The eseg tunnelling client: connects to an eSEG gateway over IKEv2/IPsec (UDP 500/4500),
+/// obtains a virtual IP, DNS and P-CSCF addresses, and carries traffic for the gateway's protected
+/// subnets through a TUN device. Reconnects with backoff when the tunnel dies; on SIGINT/SIGTERM
+/// it deletes the SA at the gateway and removes its routes and TUN device.
+///
+/// Logs go to stderr (`--log` or `ESEG_LOG`); the P-CSCF addresses are printed on stdout as
+/// `pcscf=ADDRESS` lines once the tunnel is up, for the IMS stack to pick up.
+#[derive(Debug, Parser)]
+#[command(name = "eseg-client", version)]
+pub struct Cli {
+    /// The gateway, as HOST or HOST:PORT (the port is the IKE port, normally 500).
+    #[arg(short, long, default_value = "198.18.0.1", value_name = "HOST[:PORT]")]
+    pub gateway: String,
+
+    /// Our identity (IDi): an FQDN, user@domain, an IP address or keyid:HEX.
+    #[arg(long, default_value = "client.eseg.test", value_name = "ID")]
+    pub identity: String,
+
+    /// The identity the gateway must prove (`*` accepts any; an exact identity is also sent as
+    /// IDr).
+    #[arg(long, default_value = "*", value_name = "ID")]
+    pub gateway_id: String,
+
+    /// The pre-shared key. Prefer `--psk-file` or the environment: command lines are visible to
+    /// other users. Without either, the built-in lab PSK is used (and a warning logged).
+    #[arg(long, env = "ESEG_PSK", hide_env_values = true, value_name = "PSK")]
+    pub psk: Option<String>,
+
+    /// Read the pre-shared key from this file (trailing newline ignored).
+    #[arg(long, value_name = "FILE", conflicts_with = "psk")]
+    pub psk_file: Option<PathBuf>,
+
+    /// Name of the TUN device to create.
+    #[arg(long, default_value = "eseg-c0", value_name = "NAME")]
+    pub tun_name: String,
+
+    /// MTU of the TUN device.
+    #[arg(long, default_value_t = 1400, value_parser = clap::value_parser!(u32).range(576..=9000))]
+    pub tun_mtu: u32,
+
+    /// First wait before reconnecting after the tunnel dies (seconds); doubles up to the maximum.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub reconnect_min_secs: u64,
+
+    /// Longest wait between reconnect attempts (seconds).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub reconnect_max_secs: u64,
+
+    /// Seconds without traffic from the gateway before a liveness check (RFC 7296 §2.4).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub liveness_secs: u64,
+
+    /// First IKE retransmission timeout in milliseconds; each retry waits 1.8 times longer.
+    #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub retransmit_initial_ms: u64,
+
+    /// IKE retransmissions before the gateway is declared unreachable (the tunnel then counts as
+    /// dead and the client reconnects).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retransmit_tries: u32,
+
+    /// Exit instead of reconnecting when the tunnel cannot be set up or dies.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Unix socket of the status interface.
+    #[arg(
+        long,
+        default_value = "/run/eseg/client.sock",
+        value_name = "PATH",
+        global = true
+    )]
+    pub status_socket: PathBuf,
+
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "ESEG_LOG", default_value = "info", value_name = "FILTER")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the running client's SAs with their counters.
+    Status {
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The validated settings the client runs with.
+#[derive(Debug)]
+pub struct Settings {
+    /// The gateway's IKE address (port 500 unless given).
+    pub gateway: SocketAddr,
+    /// Our identity.
+    pub identity: Identity,
+    /// The identities accepted from the gateway.
+    pub gateway_id: IdentityPattern,
+    /// The PSK.
+    pub psk: Secret,
+    /// Whether the built-in PSK is in use.
+    pub builtin_psk: bool,
+    /// TUN device name.
+    pub tun_name: String,
+    /// TUN MTU.
+    pub tun_mtu: u32,
+    /// Reconnect backoff bounds.
+    pub reconnect_min: Duration,
+    /// Longest reconnect wait.
+    pub reconnect_max: Duration,
+    /// Liveness interval.
+    pub liveness: Duration,
+    /// Exit instead of reconnecting.
+    pub once: bool,
+    /// IKE retransmission schedule.
+    pub retransmit: ikev2::config::RetransmitConfig,
+}
+
+impl Cli {
+    /// Checks and converts the options; the error names the offending option.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let gateway = resolve_gateway(&self.gateway)?;
+        let identity: Identity = self
+            .identity
+            .parse()
+            .map_err(|e| format!("--identity `{}`: {e}", self.identity))?;
+        let gateway_id: IdentityPattern = self
+            .gateway_id
+            .parse()
+            .map_err(|e| format!("--gateway-id `{}`: {e}", self.gateway_id))?;
+        let (psk, builtin_psk) = match (&self.psk, &self.psk_file) {
+            (Some(psk), _) => (psk.as_bytes().to_vec(), false),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--psk-file {}: {e}", path.display()))?;
+                (
+                    text.trim_end_matches(['\r', '\n']).as_bytes().to_vec(),
+                    false,
+                )
+            }
+            (None, None) => (BUILTIN_PSK.as_bytes().to_vec(), true),
+        };
+        if psk.is_empty() {
+            return Err("--psk: the pre-shared key is empty".into());
+        }
+        let valid_name = !self.tun_name.is_empty()
+            && self.tun_name.len() < libc::IFNAMSIZ
+            && self
+                .tun_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid_name {
+            return Err(format!(
+                "--tun-name `{}`: not a valid interface name (1-15 characters of a-z, 0-9, -, _, .)",
+                self.tun_name
+            ));
+        }
+        if self.reconnect_min_secs > self.reconnect_max_secs {
+            return Err(format!(
+                "--reconnect-min-secs {} exceeds --reconnect-max-secs {}",
+                self.reconnect_min_secs, self.reconnect_max_secs
+            ));
+        }
+        Ok(Settings {
+            gateway,
+            identity,
+            gateway_id,
+            psk: Secret::new(psk),
+            builtin_psk,
+            tun_name: self.tun_name.clone(),
+            tun_mtu: self.tun_mtu,
+            reconnect_min: Duration::from_secs(self.reconnect_min_secs),
+            reconnect_max: Duration::from_secs(self.reconnect_max_secs),
+            liveness: Duration::from_secs(self.liveness_secs),
+            once: self.once,
+            retransmit: ikev2::config::RetransmitConfig {
+                initial: Duration::from_millis(self.retransmit_initial_ms),
+                tries: self.retransmit_tries,
+                ..ikev2::config::RetransmitConfig::default()
+            },
+        })
+    }
+}
+
+/// `HOST` or `HOST:PORT` (IPv6 literals in brackets when a port is given) to an IPv4 socket
+/// address, port 500 by default.
+fn resolve_gateway(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, ikev2::path::IKE_PORT));
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let with_port = if text.contains(':') {
+        text.to_owned()
+    } else {
+        format!("{text}:{}", ikev2::path::IKE_PORT)
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("--gateway `{text}`: {e}"))?
+        .find(SocketAddr::is_ipv4)
+        .ok_or_else(|| format!("--gateway `{text}`: no IPv4 address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, String> {
+        let cli = Cli::try_parse_from(std::iter::once("eseg-client").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.settings()
+    }
+
+    #[test]
+    fn defaults_are_usable() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.gateway, "198.18.0.1:500".parse().unwrap());
+        assert!(s.builtin_psk);
+        assert!(
+            !format!("{s:?}").contains(BUILTIN_PSK),
+            "PSK leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn gateway_forms() {
+        assert_eq!(
+            parse(&["-g", "192.0.2.1:4501"]).unwrap().gateway,
+            "192.0.2.1:4501".parse().unwrap()
+        );
+        assert_eq!(
+            parse(&["--gateway", "localhost"]).unwrap().gateway,
+            "127.0.0.1:500".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_options_name_themselves() {
+        for (args, needle) in [
+            (&["--identity", "fqdn:"][..], "--identity"),
+            (&["--tun-name", "much-too-long-for-linux"][..], "--tun-name"),
+            (&["--tun-mtu", "100"][..], "--tun-mtu"),
+            (
+                &["--reconnect-min-secs", "9", "--reconnect-max-secs", "3"][..],
+                "--reconnect-min-secs",
+            ),
+            (&["--psk", ""][..], "--psk"),
+            (&["--psk-file", "/nonexistent/psk"][..], "--psk-file"),
+            (&["--bogus"][..], "--bogus"),
+        ] {
+            let err = parse(args).expect_err(needle);
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+}

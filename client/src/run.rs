@@ -1,0 +1,313 @@
+//! The running client: connects to the gateway, brings the tunnel up on a TUN device, and keeps
+//! it up.
+//!
+//! One IKE SA at a time. When it is established the client gives the TUN device the virtual IP,
+//! routes the gateway's traffic selectors into it (never the gateway's own address), and prints
+//! what the IMS stack needs (`address=`, `dns=`, `pcscf=` lines on stdout). When the IKE SA dies
+//! (Delete from the gateway, liveness check unanswered, setup failure) the routes go and the
+//! client reconnects after a backoff that doubles from `--reconnect-min-secs` up to
+//! `--reconnect-max-secs` and resets once a tunnel was up. SIGINT/SIGTERM send a Delete, wait
+//! briefly for the answer, and remove routes and TUN device.
+
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ikev2::config::VirtualIpConfig;
+use ikev2::events::{CloseReason, Event, IkeSaHandle};
+use ikev2::path::Path;
+use ikev2::ts::TrafficSelector;
+use ikev2::{Endpoint, EndpointConfig, NoAddressPool, PeerConfig};
+use ipnet::{IpNet, Ipv4Net};
+use netio::dataplane::driver::{sleep_until, ACTIVITY_REPORT_INTERVAL};
+use netio::dataplane::status::{self, SocketFileGuard};
+use netio::dataplane::{DataPlane, DataPlaneIo, DestinationPolicy, Driver, IkeSockets, Shared};
+use netio::tun::{Tun, TunConfig};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::cli::Settings;
+use crate::clock;
+use crate::routes::tunnel_routes;
+
+/// How long shutdown waits for the gateway to answer the Delete.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// IKE messages queued between the receiver and the control task.
+const IKE_QUEUE: usize = 256;
+
+/// How the client ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stopped by a signal.
+    Stopped,
+    /// `--once` and the tunnel went down or never came up.
+    TunnelDown,
+}
+
+/// Runs the client until a signal (or, with `--once`, until the tunnel is gone).
+pub fn run(settings: Settings, status_socket: PathBuf) -> Result<Outcome, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(Client::start(settings, status_socket)?.serve())
+}
+
+/// The tunnel as it stands.
+#[derive(Debug, Default)]
+struct Tunnel {
+    sa: Option<IkeSaHandle>,
+    established: bool,
+    routes: Vec<Ipv4Net>,
+}
+
+struct Client {
+    settings: Settings,
+    peer: Arc<PeerConfig>,
+    driver: Driver,
+    tun: Tun,
+    data_plane: DataPlane,
+    local: SocketAddr,
+    ike_rx: mpsc::Receiver<netio::dataplane::IkeDatagram>,
+    status_rx: mpsc::Receiver<status::StatusRequest>,
+    _socket_file: SocketFileGuard,
+    tunnel: Tunnel,
+    backoff: Duration,
+    reconnect_at: Option<Instant>,
+}
+
+impl Client {
+    fn start(settings: Settings, status_socket: PathBuf) -> Result<Self, String> {
+        if settings.builtin_psk {
+            tracing::warn!("using the built-in lab PSK; pass --psk-file before real use");
+        }
+        let mut peer = PeerConfig::new(
+            "gateway",
+            settings.identity.clone(),
+            settings.gateway_id.clone(),
+            settings.psk.clone(),
+        );
+        peer.local_ts = vec![TrafficSelector::IPV4_ANY];
+        peer.remote_ts = vec![TrafficSelector::IPV4_ANY];
+        peer.virtual_ip = VirtualIpConfig {
+            request_ipv4: true,
+            ..VirtualIpConfig::default()
+        };
+        peer.dpd_delay = Some(settings.liveness);
+        let mut endpoint_config = EndpointConfig::new(
+            clock::seed().map_err(|e| format!("no randomness: {e}"))?,
+            Vec::new(),
+        );
+        endpoint_config.retransmit = settings.retransmit;
+        let endpoint = Endpoint::new(endpoint_config, Box::new(NoAddressPool));
+
+        let mut tun = Tun::create(
+            &TunConfig::new()
+                .name(settings.tun_name.clone())
+                .mtu(settings.tun_mtu),
+        )
+        .map_err(|e| format!("cannot create TUN device {}: {e}", settings.tun_name))?;
+        tun.set_up(true)
+            .map_err(|e| format!("cannot bring {} up: {e}", tun.name()))?;
+        let bind = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0);
+        let sockets = Arc::new(IkeSockets::single(bind).map_err(|e| e.to_string())?);
+        let local = sockets
+            .natt
+            .first()
+            .map(|s| s.local_addr())
+            .ok_or("no socket")?;
+        let shared = Arc::new(Shared::new(DestinationPolicy::allow_all()));
+        let (ike_tx, ike_rx) = mpsc::channel(IKE_QUEUE);
+        let data_plane = DataPlane::start(
+            DataPlaneIo {
+                tun_queues: tun.take_queues(),
+                sockets: Arc::clone(&sockets),
+            },
+            Arc::clone(&shared),
+            clock::now,
+            ike_tx,
+        )
+        .map_err(|e| format!("cannot start the data plane: {e}"))?;
+        let listener = status::bind(&status_socket).map_err(|e| {
+            format!(
+                "cannot bind the status socket {}: {e}",
+                status_socket.display()
+            )
+        })?;
+        let (status_tx, status_rx) = mpsc::channel(8);
+        tokio::spawn(status::serve(listener, status_tx));
+        let backoff = settings.reconnect_min;
+        Ok(Client {
+            driver: Driver::new(endpoint, sockets, shared, clock::now, "client"),
+            peer: Arc::new(peer),
+            settings,
+            tun,
+            data_plane,
+            local,
+            ike_rx,
+            status_rx,
+            _socket_file: SocketFileGuard(status_socket),
+            tunnel: Tunnel::default(),
+            backoff,
+            reconnect_at: Some(clock::now()),
+        })
+    }
+
+    async fn serve(mut self) -> Result<Outcome, String> {
+        let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let mut activity = tokio::time::interval(ACTIVITY_REPORT_INTERVAL);
+        let mut shutdown_at: Option<Instant> = None;
+        let mut outcome = Outcome::Stopped;
+        loop {
+            tokio::select! {
+                Some(datagram) = self.ike_rx.recv() => self.driver.handle_datagram(&datagram),
+                () = sleep_until(self.driver.next_timeout()) => self.driver.handle_timeout(),
+                () = sleep_until(self.reconnect_at), if shutdown_at.is_none() => self.connect(),
+                _ = activity.tick() => self.driver.report_activity(),
+                Some(reply) = self.status_rx.recv() => {
+                    let _ = reply.send(self.driver.status());
+                }
+                _ = sigterm.recv(), if shutdown_at.is_none() => {
+                    tracing::info!("SIGTERM: deleting the IKE SA");
+                    shutdown_at = Some(self.begin_shutdown());
+                }
+                _ = sigint.recv(), if shutdown_at.is_none() => {
+                    tracing::info!("SIGINT: deleting the IKE SA");
+                    shutdown_at = Some(self.begin_shutdown());
+                }
+                () = sleep_until(shutdown_at) => break,
+            }
+            for event in self.driver.flush() {
+                if !self.react(&event, shutdown_at.is_some()) {
+                    outcome = Outcome::TunnelDown;
+                    shutdown_at.get_or_insert_with(|| self.begin_shutdown());
+                }
+            }
+            if shutdown_at.is_some() && !self.driver.has_sas() {
+                break;
+            }
+        }
+        self.teardown();
+        Ok(outcome)
+    }
+
+    /// Starts a new IKE SA towards the gateway.
+    fn connect(&mut self) {
+        self.reconnect_at = None;
+        let path = Path::udp(self.local, self.settings.gateway);
+        match self.driver.initiate(Arc::clone(&self.peer), path) {
+            Ok(sa) => {
+                tracing::info!(sa = %sa, gateway = %self.settings.gateway, "connecting");
+                self.tunnel = Tunnel {
+                    sa: Some(sa),
+                    ..Tunnel::default()
+                };
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start IKE");
+                self.schedule_reconnect();
+            }
+        }
+    }
+
+    fn schedule_reconnect(&mut self) {
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(self.settings.reconnect_max);
+        tracing::info!(in_secs = wait.as_secs_f32(), "reconnecting");
+        self.reconnect_at = Some(self.driver.now() + wait);
+    }
+
+    fn begin_shutdown(&mut self) -> Instant {
+        self.reconnect_at = None;
+        self.driver.close_all();
+        self.driver.now() + SHUTDOWN_GRACE
+    }
+
+    /// Acts on one engine event; returns `false` when `--once` says to stop.
+    fn react(&mut self, event: &Event, shutting_down: bool) -> bool {
+        if self.tunnel.sa != Some(event.sa()) {
+            return true;
+        }
+        match event {
+            Event::IkeSaEstablished { .. } => {
+                self.tunnel.established = true;
+                self.backoff = self.settings.reconnect_min;
+            }
+            Event::VirtualIp { assigned, .. } => self.configure(assigned),
+            Event::ChildSaInstalled(child) => {
+                let routes = tunnel_routes(&child.ts_remote, self.settings.gateway.ip());
+                for route in routes {
+                    if self.tunnel.routes.contains(&route) {
+                        continue;
+                    }
+                    match self.tun.add_route(IpNet::V4(route)) {
+                        Ok(()) => self.tunnel.routes.push(route),
+                        Err(e) => tracing::error!(%route, error = %e, "cannot add route"),
+                    }
+                }
+                tracing::info!(routes = ?self.tunnel.routes, "tunnel up");
+            }
+            Event::Closed { reason, .. } => {
+                self.remove_routes();
+                self.tunnel = Tunnel::default();
+                if shutting_down {
+                    return true;
+                }
+                tracing::warn!(?reason, "tunnel down");
+                if self.settings.once || matches!(reason, CloseReason::Local) {
+                    return false;
+                }
+                self.schedule_reconnect();
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Gives the TUN device the virtual IP and prints what the IMS stack needs.
+    fn configure(&mut self, assigned: &ikev2::VirtualIp) {
+        let mut out = String::new();
+        for addr in &assigned.addresses {
+            if let IpAddr::V4(v4) = addr {
+                let result = Ipv4Net::new(*v4, 32)
+                    .map_err(std::io::Error::other)
+                    .and_then(|net| self.tun.add_address(IpNet::V4(net)));
+                if let Err(e) = result {
+                    tracing::error!(address = %v4, error = %e, "cannot set the virtual IP");
+                }
+            }
+            out.push_str(&format!("address={addr}\n"));
+        }
+        for dns in &assigned.dns {
+            out.push_str(&format!("dns={dns}\n"));
+        }
+        for pcscf in &assigned.pcscf {
+            out.push_str(&format!("pcscf={pcscf}\n"));
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+    }
+
+    fn remove_routes(&mut self) {
+        for route in self.tunnel.routes.drain(..) {
+            if let Err(e) = self.tun.remove_route(IpNet::V4(route)) {
+                tracing::debug!(%route, error = %e, "remove route");
+            }
+        }
+    }
+
+    /// Removes routes, stops the workers and deletes the TUN device (it goes with its last
+    /// queue).
+    fn teardown(mut self) {
+        self.remove_routes();
+        self.data_plane.stop();
+        let name = self.tun.name().to_owned();
+        drop(self.tun);
+        tracing::info!(tun = %name, "client stopped; routes and TUN device removed");
+    }
+}

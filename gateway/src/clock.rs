@@ -1,0 +1,18 @@
+//! The one place the gateway reads the clock and the operating system's randomness; everything
+//! else gets `now` and seeds from here.
+
+use std::time::Instant;
+
+/// The current time.
+#[allow(clippy::disallowed_methods)]
+pub fn now() -> Instant {
+    Instant::now()
+}
+
+/// A fresh seed for the engine's RNG.
+#[allow(clippy::disallowed_methods)]
+pub fn seed() -> std::io::Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(std::io::Error::other)?;
+    Ok(seed)
+}

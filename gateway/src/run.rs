@@ -1,0 +1,194 @@
+//! The running gateway: builds the engine from the configuration, creates the TUN device and the
+//! sockets, starts the data plane, and runs the control loop until SIGINT/SIGTERM, when it sends
+//! a Delete to every client and exits once they answered (or after a grace period).
+//!
+//! Inner side (TR 33.830 clause 8.2 NOTE 2): the TUN device gets the gateway's own inner address
+//! (the pool's first host) and a route for the whole pool, so packets from the core to any
+//! client's virtual IP enter the TUN device and go down that client's tunnel; clients' packets
+//! leave through it towards the core. The core routes the pool to this host.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ikev2::config::{Lifetimes, VirtualIpConfig};
+use ikev2::ts::TrafficSelector;
+use ikev2::{Endpoint, EndpointConfig, PeerConfig};
+use ipnet::{IpNet, Ipv4Net};
+use netio::dataplane::driver::{sleep_until, ACTIVITY_REPORT_INTERVAL};
+use netio::dataplane::status::{self, SocketFileGuard};
+use netio::dataplane::{DataPlane, DataPlaneIo, DestinationPolicy, Driver, IkeSockets, Shared};
+use netio::tun::{Tun, TunConfig};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::clock;
+use crate::config::Config;
+use crate::pool::{AddressPool, POOL_NAME};
+
+/// How long shutdown waits for clients to answer the Delete.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// IKE messages queued between the receivers and the control task.
+const IKE_QUEUE: usize = 1024;
+
+/// Runs the gateway until a signal; errors are setup failures.
+pub fn run(config: Config, status_socket: PathBuf) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(serve(config, status_socket))
+}
+
+/// The engine's peer configurations, one per configured peer.
+fn peer_configs(config: &Config) -> Vec<Arc<PeerConfig>> {
+    let local_ts: Vec<TrafficSelector> = config
+        .protected_subnets
+        .iter()
+        .filter_map(|net| TrafficSelector::from_prefix(IpAddr::V4(net.network()), net.prefix_len()))
+        .collect();
+    let child = config.child_lifetime;
+    config
+        .peers
+        .iter()
+        .enumerate()
+        .map(|(i, peer)| {
+            let mut pc = PeerConfig::new(
+                &format!("peers[{i}]"),
+                config.identity.clone(),
+                peer.id.clone(),
+                peer.psk.clone(),
+            );
+            pc.ike_proposals = config.ike_proposals.clone();
+            pc.esp_proposals = config.esp_proposals.clone();
+            pc.local_ts = local_ts.clone();
+            pc.remote_ts = vec![TrafficSelector::IPV4_ANY];
+            pc.virtual_ip = VirtualIpConfig {
+                pool: Some(POOL_NAME.into()),
+                dns: config.dns.clone(),
+                pcscf: config.pcscf.clone(),
+                ..VirtualIpConfig::default()
+            };
+            pc.lifetimes = Lifetimes {
+                ike_rekey: Some(config.ike_lifetime),
+                child_rekey: Some(child),
+                child_hard: Some(child + child / 10),
+                jitter: child / 10,
+                ..Lifetimes::default()
+            };
+            pc.dpd_delay = Some(config.liveness_interval);
+            Arc::new(pc)
+        })
+        .collect()
+}
+
+/// Creates the inner TUN device: up, with our inner address and the pool routed into it.
+fn create_tun(config: &Config) -> Result<Tun, String> {
+    let tun = Tun::create(
+        &TunConfig::new()
+            .name(config.tun_name.clone())
+            .queues(config.workers)
+            .mtu(config.tun_mtu),
+    )
+    .map_err(|e| format!("cannot create TUN device {}: {e}", config.tun_name))?;
+    let inner =
+        Ipv4Net::new(config.inner_address(), 32).map_err(|e| format!("inner address: {e}"))?;
+    tun.set_up(true)
+        .and_then(|()| tun.add_address(IpNet::V4(inner)))
+        .and_then(|()| tun.add_route(IpNet::V4(config.pool)))
+        .map_err(|e| format!("cannot configure TUN device {}: {e}", tun.name()))?;
+    Ok(tun)
+}
+
+async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
+    if config.uses_builtin_psk() {
+        tracing::warn!("running with the built-in lab PSK; configure [[peers]] before real use");
+    }
+    let mut endpoint_config = EndpointConfig::new(
+        clock::seed().map_err(|e| format!("no randomness: {e}"))?,
+        peer_configs(&config),
+    );
+    endpoint_config.ike_proposals = config.ike_proposals.clone();
+    endpoint_config.cookie_threshold =
+        usize::try_from(config.cookie_threshold).unwrap_or(usize::MAX);
+    let endpoint = Endpoint::new(endpoint_config, Box::new(AddressPool::new(config.pool)));
+
+    let mut tun = create_tun(&config)?;
+    let sockets = Arc::new(IkeSockets::bind(config.bind_addresses()).map_err(|e| e.to_string())?);
+    let policy = if config.client_to_client {
+        DestinationPolicy::allow_all()
+    } else {
+        let pool = esp::TrafficSelector::prefix(
+            IpAddr::V4(config.pool.network()),
+            config.pool.prefix_len(),
+        )
+        .map_err(|e| format!("pool selector: {e}"))?;
+        DestinationPolicy::forbid(vec![pool])
+    };
+    let shared = Arc::new(Shared::new(policy));
+    let (ike_tx, mut ike_rx) = mpsc::channel(IKE_QUEUE);
+    let _data_plane = DataPlane::start(
+        DataPlaneIo {
+            tun_queues: tun.take_queues(),
+            sockets: Arc::clone(&sockets),
+        },
+        Arc::clone(&shared),
+        clock::now,
+        ike_tx,
+    )
+    .map_err(|e| format!("cannot start the data plane: {e}"))?;
+
+    let listener = status::bind(&status_socket).map_err(|e| {
+        format!(
+            "cannot bind the status socket {}: {e}",
+            status_socket.display()
+        )
+    })?;
+    let _socket_file = SocketFileGuard(status_socket.clone());
+    let (status_tx, mut status_rx) = mpsc::channel(8);
+    tokio::spawn(status::serve(listener, status_tx));
+
+    let mut driver = Driver::new(endpoint, sockets, shared, clock::now, "gateway");
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut activity = tokio::time::interval(ACTIVITY_REPORT_INTERVAL);
+    let mut shutdown_at = None;
+    tracing::info!(
+        identity = %config.identity,
+        listen = ?config.listen,
+        tun = tun.name(),
+        pool = %config.pool,
+        status = %status_socket.display(),
+        "gateway up"
+    );
+
+    loop {
+        tokio::select! {
+            Some(datagram) = ike_rx.recv() => driver.handle_datagram(&datagram),
+            () = sleep_until(driver.next_timeout()) => driver.handle_timeout(),
+            _ = activity.tick() => driver.report_activity(),
+            Some(reply) = status_rx.recv() => {
+                let _ = reply.send(driver.status());
+            }
+            _ = sigterm.recv(), if shutdown_at.is_none() => {
+                tracing::info!("SIGTERM: deleting every IKE SA");
+                driver.close_all();
+                shutdown_at = Some(driver.now() + SHUTDOWN_GRACE);
+            }
+            _ = sigint.recv(), if shutdown_at.is_none() => {
+                tracing::info!("SIGINT: deleting every IKE SA");
+                driver.close_all();
+                shutdown_at = Some(driver.now() + SHUTDOWN_GRACE);
+            }
+            () = sleep_until(shutdown_at) => break,
+        }
+        driver.flush();
+        if shutdown_at.is_some() && !driver.has_sas() {
+            break;
+        }
+    }
+    tracing::info!("gateway stopped");
+    Ok(())
+}

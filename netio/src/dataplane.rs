@@ -1,1 +1,0 @@
-//! Data-plane workers: TUN <-> ESP <-> transport.

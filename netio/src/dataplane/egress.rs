@@ -1,0 +1,107 @@
+//! Where the sealed packets of each outbound SA go: the peer's current outer address (and later
+//! the TCP connection), looked up by outbound SPI.
+//!
+//! The table is read by every worker without locks and replaced by the control task when an SA
+//! is installed or removed, or when the peer's NAT mapping changes (RFC 7296 §2.23: ESP follows
+//! the IKE SA's latest authenticated address). Same pattern as `esp::SaDatabase`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::{ArcSwap, Cache};
+
+/// One published version of the table.
+type Map = HashMap<u32, Egress>;
+
+/// How one outbound SA's packets leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Egress {
+    /// ESP-in-UDP (RFC 3948) from our `local` socket to the peer's `remote` address.
+    Udp {
+        /// Our address and port (the NAT-T socket it leaves from).
+        local: SocketAddr,
+        /// The peer's address and port.
+        remote: SocketAddr,
+    },
+}
+
+/// The egress of every outbound SA, by SPI.
+#[derive(Debug, Default)]
+pub struct EgressTable {
+    current: Arc<ArcSwap<Map>>,
+    writer: Mutex<()>,
+}
+
+impl EgressTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A per-worker reader.
+    pub fn reader(&self) -> EgressReader {
+        EgressReader {
+            cache: Cache::new(Arc::clone(&self.current)),
+        }
+    }
+
+    /// Copies the table, edits the copy and publishes it in one step.
+    pub fn update<R>(&self, edit: impl FnOnce(&mut Map) -> R) -> R {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut table = HashMap::clone(&self.current.load());
+        let result = edit(&mut table);
+        self.current.store(Arc::new(table));
+        result
+    }
+
+    /// The egress of one SA, for status and tests.
+    pub fn get(&self, spi: u32) -> Option<Egress> {
+        self.current.load().get(&spi).copied()
+    }
+}
+
+/// One worker's cached view of the [`EgressTable`].
+pub struct EgressReader {
+    cache: Cache<Arc<ArcSwap<Map>>, Arc<Map>>,
+}
+
+impl EgressReader {
+    /// The egress of the outbound SA with this SPI.
+    pub fn get(&mut self, spi: u32) -> Option<Egress> {
+        self.cache.load().get(&spi).copied()
+    }
+}
+
+impl std::fmt::Debug for EgressReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressReader").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_see_updates() {
+        let table = EgressTable::new();
+        let mut reader = table.reader();
+        assert_eq!(reader.get(7), None);
+        let first = Egress::Udp {
+            local: "0.0.0.0:4500".parse().unwrap(),
+            remote: "192.0.2.1:4500".parse().unwrap(),
+        };
+        table.update(|t| t.insert(7, first));
+        assert_eq!(reader.get(7), Some(first));
+        let moved = Egress::Udp {
+            local: "0.0.0.0:4500".parse().unwrap(),
+            remote: "192.0.2.1:61000".parse().unwrap(),
+        };
+        table.update(|t| t.insert(7, moved));
+        assert_eq!(reader.get(7), Some(moved));
+        table.update(|t| t.remove(&7));
+        assert_eq!(reader.get(7), None);
+        assert_eq!(table.get(7), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! Turning the engine's [`ChildSaInstalled`] events into `esp` SAs and routes, and taking them
+//! out again. `ikev2` and `esp` do not know each other; this is where the driver joins them.
+//!
+//! Installation is make-before-break (RFC 7296 §2.8): the new inbound SA is added first, then the
+//! outbound route switches to the new SA in one table update; a replaced CHILD SA's inbound SA
+//! stays until the engine reports it deleted.
+
+use std::sync::Arc;
+
+use esp::{InboundConfig, InboundSa, OutboundConfig, OutboundSa};
+use ikev2::crypto::{EncrAlg, IntegAlg};
+use ikev2::events::ChildSaInstalled;
+use ikev2::path::Transport;
+
+use super::egress::Egress;
+use super::Shared;
+
+/// Why a CHILD SA could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The negotiated transform has no `esp` implementation.
+    #[error("unsupported ESP transform {0:?}")]
+    UnsupportedTransform(EncrAlg),
+    /// A traffic selector `esp` cannot represent.
+    #[error("invalid traffic selector: {0}")]
+    Selector(esp::Error),
+    /// `esp` refused the keys.
+    #[error("ESP SA rejected: {0}")]
+    Sa(esp::Error),
+    /// The SA is not UDP-encapsulated; this data path only does ESP-in-UDP.
+    #[error("CHILD SA without UDP encapsulation (bare ESP is not supported)")]
+    NotEncapsulated,
+}
+
+/// The `esp` transform for a negotiated cipher suite.
+pub fn esp_algorithm(
+    encr: EncrAlg,
+    integ: Option<IntegAlg>,
+) -> Result<esp::Algorithm, InstallError> {
+    let esp_integ = integ.map(|i| match i {
+        IntegAlg::HmacSha256_128 => esp::Integrity::HmacSha256_128,
+        IntegAlg::HmacSha384_192 => esp::Integrity::HmacSha384_192,
+        IntegAlg::HmacSha512_256 => esp::Integrity::HmacSha512_256,
+    });
+    Ok(match (encr, esp_integ) {
+        (EncrAlg::AesGcm16_128, None) => esp::Algorithm::AesGcm128,
+        (EncrAlg::AesGcm16_256, None) => esp::Algorithm::AesGcm256,
+        (EncrAlg::ChaCha20Poly1305, None) => esp::Algorithm::ChaCha20Poly1305,
+        (EncrAlg::AesCbc128, Some(i)) => esp::Algorithm::AesCbc128(i),
+        (EncrAlg::AesCbc256, Some(i)) => esp::Algorithm::AesCbc256(i),
+        (other, _) => return Err(InstallError::UnsupportedTransform(other)),
+    })
+}
+
+/// The `esp` form of IKE traffic selectors (addresses only: the data path filters on inner
+/// addresses, not on protocol and ports).
+pub fn esp_selectors(
+    selectors: &[ikev2::ts::TrafficSelector],
+) -> Result<Vec<esp::TrafficSelector>, InstallError> {
+    selectors
+        .iter()
+        .map(|ts| esp::TrafficSelector::range(ts.start, ts.end).map_err(InstallError::Selector))
+        .collect()
+}
+
+/// What was installed for one CHILD SA, kept by the control task to remove it later.
+#[derive(Debug, Clone)]
+pub struct InstalledChild {
+    /// The inbound SA (our SPI).
+    pub inbound: Arc<InboundSa>,
+    /// The outbound SA (the peer's SPI).
+    pub outbound: Arc<OutboundSa>,
+    /// The transform, for status.
+    pub algorithm: esp::Algorithm,
+}
+
+impl Shared {
+    /// Installs both directions of a CHILD SA and routes the peer's traffic selectors
+    /// (`ts_remote`) to its outbound SA.
+    pub fn install_child(&self, child: &ChildSaInstalled) -> Result<InstalledChild, InstallError> {
+        if !child.udp_encapsulation || child.path.transport != Transport::Udp {
+            return Err(InstallError::NotEncapsulated);
+        }
+        let algorithm = esp_algorithm(child.cipher.encr(), child.cipher.integ())?;
+        let peer_selectors = esp_selectors(&child.ts_remote)?;
+        let mut inbound_config =
+            InboundConfig::new(child.inbound.spi, algorithm, peer_selectors.clone());
+        inbound_config.esn = child.esn;
+        let no_key: &[u8] = &[];
+        let inbound = Arc::new(
+            InboundSa::new(
+                inbound_config,
+                child.inbound.keys.encr_key_with_salt().expose(),
+                child
+                    .inbound
+                    .keys
+                    .integ_key()
+                    .map_or(no_key, |k| k.expose()),
+            )
+            .map_err(InstallError::Sa)?,
+        );
+        let mut outbound_config = OutboundConfig::new(child.outbound.spi, algorithm);
+        outbound_config.esn = child.esn;
+        let outbound = Arc::new(
+            OutboundSa::new(
+                outbound_config,
+                child.outbound.keys.encr_key_with_salt().expose(),
+                child
+                    .outbound
+                    .keys
+                    .integ_key()
+                    .map_or(no_key, |k| k.expose()),
+            )
+            .map_err(InstallError::Sa)?,
+        );
+        self.egress.update(|t| {
+            t.insert(
+                outbound.spi(),
+                Egress::Udp {
+                    local: child.path.local,
+                    remote: child.path.remote,
+                },
+            )
+        });
+        self.sadb.update(|t| {
+            t.insert_inbound(Arc::clone(&inbound));
+        });
+        self.sadb
+            .update(|t| t.route_outbound(&outbound, &peer_selectors));
+        Ok(InstalledChild {
+            inbound,
+            outbound,
+            algorithm,
+        })
+    }
+
+    /// Removes a CHILD SA's inbound SA, its outbound routes (if still pointing at it) and its
+    /// egress entry.
+    pub fn remove_child(&self, installed: &InstalledChild) {
+        self.sadb.update(|t| {
+            t.remove_inbound(installed.inbound.spi());
+            t.remove_outbound(&installed.outbound);
+        });
+        self.egress.update(|t| t.remove(&installed.outbound.spi()));
+    }
+
+    /// Points an outbound SA at the peer's new address (NAT rebinding, RFC 7296 §2.23).
+    pub fn set_egress(&self, outbound_spi: u32, egress: Egress) {
+        self.egress.update(|t| {
+            if let Some(entry) = t.get_mut(&outbound_spi) {
+                *entry = egress;
+            }
+        });
+    }
+}
+
+/// The inner addresses a CHILD SA's outbound SA serves, for logs.
+pub fn describe_selectors(selectors: &[ikev2::ts::TrafficSelector]) -> String {
+    selectors
+        .iter()
+        .map(|ts| {
+            if ts.start == ts.end {
+                ts.start.to_string()
+            } else {
+                format!("{}-{}", ts.start, ts.end)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,302 @@
+//! The control task's record of its IKE SAs, kept up to date from the engine's events: which
+//! CHILD SAs are installed in the data path, where the peer is, what address it was given. It
+//! applies the data-path side of each event (install, remove, move), computes the activity
+//! reports the engine needs for liveness, and renders the status report.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ikev2::cp::VirtualIp;
+use ikev2::events::{ChildSaId, Event, IkeSaHandle};
+use ikev2::identity::Identity;
+use ikev2::path::Path;
+
+use super::egress::Egress;
+use super::install::InstalledChild;
+use super::status::{ChildSaStatus, IkeSaStatus, StatusReport};
+use super::Shared;
+
+/// One CHILD SA in the data path, with the counters last reported to the engine.
+#[derive(Debug)]
+struct ChildRecord {
+    installed: InstalledChild,
+    udp_encapsulated: bool,
+    reported_bytes: u64,
+    reported_packets: u64,
+}
+
+/// One IKE SA.
+#[derive(Debug)]
+struct SaRecord {
+    path: Path,
+    remote_id: Option<Identity>,
+    established_at: Option<Instant>,
+    virtual_ip: Option<VirtualIp>,
+    closing: bool,
+    children: BTreeMap<ChildSaId, ChildRecord>,
+}
+
+/// One CHILD SA's activity since the last report, for `Endpoint::report_child_activity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildActivity {
+    /// The IKE SA.
+    pub sa: IkeSaHandle,
+    /// The CHILD SA.
+    pub child: ChildSaId,
+    /// When ESP last arrived on it.
+    pub last_inbound: Option<Instant>,
+    /// Bytes carried since the last report (both directions).
+    pub bytes: u64,
+    /// Packets carried since the last report (both directions).
+    pub packets: u64,
+}
+
+/// Every IKE SA the control task knows.
+#[derive(Debug)]
+pub struct SaBook {
+    shared: Arc<Shared>,
+    sas: BTreeMap<IkeSaHandle, SaRecord>,
+}
+
+impl SaBook {
+    /// An empty book over the data plane's shared tables.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            sas: BTreeMap::new(),
+        }
+    }
+
+    /// Records an IKE SA we initiated, before any event about it.
+    pub fn initiated(&mut self, sa: IkeSaHandle, path: Path) {
+        self.sas.insert(sa, SaRecord::new(path));
+    }
+
+    /// The IKE SAs, e.g. to close them all on shutdown.
+    pub fn handles(&self) -> Vec<IkeSaHandle> {
+        self.sas.keys().copied().collect()
+    }
+
+    /// Whether no IKE SA is left.
+    pub fn is_empty(&self) -> bool {
+        self.sas.is_empty()
+    }
+
+    /// Marks an SA as being closed by us (for status).
+    pub fn closing(&mut self, sa: IkeSaHandle) {
+        if let Some(r) = self.sas.get_mut(&sa) {
+            r.closing = true;
+        }
+    }
+
+    /// The peer's current path of an IKE SA.
+    pub fn path(&self, sa: IkeSaHandle) -> Option<Path> {
+        self.sas.get(&sa).map(|r| r.path)
+    }
+
+    /// Applies the data-path side of one engine event and logs it inside the IKE SA's span.
+    pub fn apply(&mut self, now: Instant, event: &Event) {
+        let handle = event.sa();
+        let peer = self.sas.get(&handle).map(|r| r.path.remote);
+        let span = tracing::info_span!("ike_sa", sa = %handle, peer = ?peer);
+        let _entered = span.enter();
+        match event {
+            Event::IkeSaEstablished {
+                remote_id,
+                path,
+                nat_local,
+                nat_remote,
+                ..
+            } => {
+                let record = self
+                    .sas
+                    .entry(handle)
+                    .or_insert_with(|| SaRecord::new(*path));
+                record.path = *path;
+                record.remote_id = Some(remote_id.clone());
+                record.established_at = Some(now);
+                tracing::info!(remote_id = %remote_id, remote = %path.remote, nat_local, nat_remote, "IKE SA established");
+            }
+            Event::ChildSaInstalled(child) => {
+                let record = self
+                    .sas
+                    .entry(handle)
+                    .or_insert_with(|| SaRecord::new(child.path));
+                match self.shared.install_child(child) {
+                    Ok(installed) => {
+                        tracing::info!(
+                            child = %child.child,
+                            spi_in = format_args!("{:08x}", child.inbound.spi),
+                            spi_out = format_args!("{:08x}", child.outbound.spi),
+                            transform = ?installed.algorithm,
+                            ts_remote = %super::install::describe_selectors(&child.ts_remote),
+                            "CHILD SA installed"
+                        );
+                        record.children.insert(
+                            child.child,
+                            ChildRecord {
+                                installed,
+                                udp_encapsulated: child.udp_encapsulation,
+                                reported_bytes: 0,
+                                reported_packets: 0,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!(child = %child.child, error = %e, "cannot install CHILD SA")
+                    }
+                }
+            }
+            Event::ChildSaDeleted { child, reason, .. } => {
+                if let Some(c) = self
+                    .sas
+                    .get_mut(&handle)
+                    .and_then(|r| r.children.remove(child))
+                {
+                    self.shared.remove_child(&c.installed);
+                }
+                tracing::info!(child = %child, ?reason, "CHILD SA removed");
+            }
+            Event::VirtualIp { assigned, .. } => {
+                if let Some(r) = self.sas.get_mut(&handle) {
+                    r.virtual_ip = Some(assigned.clone());
+                }
+                tracing::info!(addresses = ?assigned.addresses, dns = ?assigned.dns, pcscf = ?assigned.pcscf, "virtual IP");
+            }
+            Event::PathChanged { path, .. } => {
+                if let Some(r) = self.sas.get_mut(&handle) {
+                    r.path = *path;
+                    for c in r.children.values() {
+                        self.shared.set_egress(
+                            c.installed.outbound.spi(),
+                            Egress::Udp {
+                                local: path.local,
+                                remote: path.remote,
+                            },
+                        );
+                    }
+                }
+                tracing::info!(remote = %path.remote, "peer moved");
+            }
+            Event::PeerAlive { .. } => tracing::debug!("peer alive"),
+            Event::Closed { reason, .. } => {
+                if let Some(r) = self.sas.remove(&handle) {
+                    for c in r.children.values() {
+                        self.shared.remove_child(&c.installed);
+                    }
+                }
+                tracing::info!(?reason, "IKE SA closed");
+            }
+            other => tracing::debug!(event = ?other, "engine event"),
+        }
+    }
+
+    /// Activity of every CHILD SA since the last call.
+    pub fn activity(&mut self) -> Vec<ChildActivity> {
+        let mut out = Vec::new();
+        for (sa, record) in &mut self.sas {
+            for (child, c) in &mut record.children {
+                let inbound = c.installed.inbound.stats();
+                let outbound = c.installed.outbound.stats();
+                let bytes = inbound.bytes.saturating_add(outbound.bytes);
+                let packets = inbound.packets.saturating_add(outbound.packets);
+                out.push(ChildActivity {
+                    sa: *sa,
+                    child: *child,
+                    last_inbound: inbound.last_packet,
+                    bytes: bytes.saturating_sub(c.reported_bytes),
+                    packets: packets.saturating_sub(c.reported_packets),
+                });
+                c.reported_bytes = bytes;
+                c.reported_packets = packets;
+            }
+        }
+        out
+    }
+
+    /// The status report.
+    pub fn report(&self, now: Instant, role: &str, started: Instant) -> StatusReport {
+        let ike_sas = self
+            .sas
+            .iter()
+            .map(|(handle, r)| IkeSaStatus {
+                handle: handle_number(*handle),
+                peer: r.path.remote.to_string(),
+                identity: r
+                    .remote_id
+                    .as_ref()
+                    .map_or_else(|| "-".into(), ToString::to_string),
+                state: if r.closing {
+                    "closing"
+                } else if r.established_at.is_some() {
+                    "established"
+                } else {
+                    "connecting"
+                }
+                .into(),
+                virtual_ip: r
+                    .virtual_ip
+                    .as_ref()
+                    .and_then(|v| v.addresses.first())
+                    .map(ToString::to_string),
+                established_secs: r
+                    .established_at
+                    .map_or(0, |t| now.saturating_duration_since(t).as_secs()),
+                child_sas: r
+                    .children
+                    .values()
+                    .map(|c| {
+                        let i = c.installed.inbound.stats();
+                        let o = c.installed.outbound.stats();
+                        ChildSaStatus {
+                            spi_in: c.installed.inbound.spi(),
+                            spi_out: c.installed.outbound.spi(),
+                            transform: format!("{:?}", c.installed.algorithm),
+                            udp_encapsulated: c.udp_encapsulated,
+                            packets_in: i.packets,
+                            bytes_in: i.bytes,
+                            packets_out: o.packets,
+                            bytes_out: o.bytes,
+                            dropped_auth: i.icv_failures,
+                            dropped_replay: i.replay_drops,
+                            dropped_policy: i.policy_drops,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let c = &self.shared.counters;
+        StatusReport {
+            role: role.into(),
+            uptime_secs: now.saturating_duration_since(started).as_secs(),
+            ike_sas,
+            unmatched_drops: c.unmatched_drops(),
+            forbidden_destination_drops: c
+                .forbidden_destination
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+/// The number inside a handle's `ike#N` display form.
+fn handle_number(handle: IkeSaHandle) -> u64 {
+    handle
+        .to_string()
+        .trim_start_matches("ike#")
+        .parse()
+        .unwrap_or(0)
+}
+
+impl SaRecord {
+    fn new(path: Path) -> Self {
+        Self {
+            path,
+            remote_id: None,
+            established_at: None,
+            virtual_ip: None,
+            closing: false,
+            children: BTreeMap::new(),
+        }
+    }
+}
