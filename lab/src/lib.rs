@@ -18,6 +18,7 @@
 //! Needs root, iproute2 and nftables; iperf3 and tinyproxy for the features that use them.
 
 mod addressing;
+mod binaries;
 mod error;
 mod faults;
 mod firewall;
@@ -29,6 +30,7 @@ mod topology;
 mod workdir;
 
 pub use addressing::{LabAddresses, BLOCK_COUNT, MAX_CLIENTS};
+pub use binaries::cargo_bin;
 pub use error::{Error, Result};
 pub use faults::FaultGuard;
 pub use firewall::{Firewall, Router, PROXY_PORT};

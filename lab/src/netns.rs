@@ -158,6 +158,36 @@ fn process_exists(pid: i32) -> bool {
 mod tests {
     use super::*;
 
+    /// A pid that certainly belongs to no process: a child that has exited and been reaped.
+    fn dead_pid() -> i32 {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        child.wait().unwrap();
+        assert!(!process_exists(pid));
+        pid
+    }
+
+    #[test]
+    fn stale_namespaces_of_dead_processes_are_reclaimed_and_live_ones_kept() {
+        let stale = format!("{NAME_PREFIX}{}-0-gw", dead_pid());
+        let live = Netns::create(format!("{NAME_PREFIX}{}-990-gw", std::process::id())).unwrap();
+        run_ip(&["netns", "add", &stale]).unwrap();
+        let sleeper = Command::new("ip")
+            .args(["netns", "exec", &stale, "sleep", "100"])
+            .spawn()
+            .unwrap();
+        reclaim_stale();
+        let exists = |n: &str| std::path::Path::new(NETNS_DIR).join(n).exists();
+        assert!(!exists(&stale), "stale namespace kept");
+        assert!(exists(live.name()), "live namespace removed");
+        let mut sleeper = sleeper;
+        let status = sleeper.wait().unwrap();
+        assert!(
+            !status.success(),
+            "the process inside the stale namespace was not killed"
+        );
+    }
+
     #[test]
     fn owner_pid_parses_only_lab_names() {
         assert_eq!(owner_pid("esl-1234-7-gw"), Some(1234));

@@ -248,6 +248,33 @@ impl ProcessGuard {
         read_lossy(&self.stderr)
     }
 
+    /// Waits until `needle` appears in the program's stdout or stderr (for example a daemon's
+    /// "ready" line), or fails after about `limit` or when the program exits first.
+    pub fn wait_for_output(&mut self, needle: &str, limit: Duration) -> Result<()> {
+        let step = Duration::from_millis(20);
+        let mut waited = Duration::ZERO;
+        loop {
+            if self.stdout().contains(needle) || self.stderr().contains(needle) {
+                return Ok(());
+            }
+            if let Some(status) = self.try_status()? {
+                return Err(Error::Check(format!(
+                    "`{}` exited ({status}) before printing {needle:?}; stderr: {}",
+                    self.command,
+                    self.stderr().trim()
+                )));
+            }
+            if waited >= limit {
+                return Err(Error::WaitTimeout {
+                    what: format!("{needle:?} from `{}`", self.command),
+                    limit,
+                });
+            }
+            std::thread::sleep(step);
+            waited += step;
+        }
+    }
+
     /// The exit status if the program has exited, without waiting.
     pub fn try_status(&mut self) -> Result<Option<ExitStatus>> {
         if self.exited.is_none() {

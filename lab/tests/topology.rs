@@ -299,3 +299,42 @@ fn a_failing_command_reports_its_stderr_and_a_slow_one_times_out() {
         .unwrap_err();
     assert!(matches!(err, lab::Error::Timeout { .. }), "{err}");
 }
+
+#[test]
+fn killing_tcp_sockets_aborts_the_local_end_and_waiting_for_output_works() {
+    let lab = Lab::builder().build().unwrap();
+    let target = SocketAddr::from((lab.gateway_outer(), 8080));
+    let _echo = lab.tcp_echo(Host::Gateway, target).unwrap();
+    let mut stream = lab
+        .run_in(Host::Client(0), || {
+            TcpStream::connect_timeout(&target, SHORT)
+        })
+        .unwrap()
+        .unwrap();
+    lab.kill_tcp_sockets(Host::Client(0), &["dport", "=", ":8080"])
+        .unwrap();
+    use std::io::Write;
+    let err = stream.write_all(b"x").unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
+
+    let mut talker = lab
+        .spawn(
+            Host::Core,
+            &["sh", "-c", "sleep 0.2; echo ready >&2; sleep 100"],
+        )
+        .unwrap();
+    talker
+        .wait_for_output("ready", Duration::from_secs(5))
+        .unwrap();
+    let mut quitter = lab.spawn(Host::Core, &["sh", "-c", "exit 4"]).unwrap();
+    let err = quitter
+        .wait_for_output("never", Duration::from_secs(5))
+        .unwrap_err();
+    assert!(err.to_string().contains("exited"), "{err}");
+}
+
+#[test]
+fn cargo_bin_explains_a_missing_binary() {
+    let err = lab::cargo_bin("no-such-eseg-binary").unwrap_err();
+    assert!(err.to_string().contains("cargo build"), "{err}");
+}
