@@ -5,7 +5,8 @@ mod wire_support;
 
 use ikev2::wire::{parse_chain, DecodeError, IkeHeader, Message, PayloadType};
 use wire_support::{
-    length_fields, sample_message, sample_sk_message, sample_skf_message, with_length,
+    length_fields, sample_message, sample_sk_message, sample_skf_message, spi_size_fields,
+    with_length,
 };
 
 fn sample_encodings() -> Vec<Vec<u8>> {
@@ -105,6 +106,26 @@ fn every_length_field_shortened_fails() {
         }
     }
     assert!(checked > 5_000, "only {checked} mutations checked");
+}
+
+/// An SPI size shrunk inside a notify can still describe a valid notify (the lost SPI octets
+/// become data), so the requirement is: refused, or decoded differently, never a panic.
+#[test]
+fn every_spi_size_shortened_is_refused_or_changes_the_message() {
+    let mut checked = 0;
+    for encoding in sample_encodings() {
+        let original = Message::parse(&encoding).expect("sample parses");
+        for field in spi_size_fields(&encoding) {
+            for smaller in 0..encoding[field.offset] {
+                let mutated = with_length(&encoding, field, usize::from(smaller));
+                if let Ok(message) = Message::parse(&mutated) {
+                    assert_ne!(message, original, "SPI size at {} ignored", field.offset);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} mutations checked");
 }
 
 #[test]

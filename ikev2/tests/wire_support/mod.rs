@@ -305,6 +305,38 @@ fn sa_length_fields(message: &[u8], body: usize, end: usize, fields: &mut Vec<Le
     }
 }
 
+/// Every one-octet SPI size field of an encoded message: in proposals, notifies and deletes.
+pub fn spi_size_fields(message: &[u8]) -> Vec<LengthField> {
+    let mut fields = Vec::new();
+    let mut payload_type = message[16];
+    let mut at = IkeHeader::LEN;
+    while payload_type != 0 && at < message.len() {
+        let body = at + 4;
+        let end = at + be16(message, at + 2);
+        match PayloadType::from(payload_type) {
+            PayloadType::Sa => {
+                let mut proposal = body;
+                while proposal < end {
+                    fields.push(LengthField {
+                        offset: proposal + 6,
+                        width: 1,
+                    });
+                    proposal += be16(message, proposal + 2);
+                }
+            }
+            PayloadType::Notify | PayloadType::Delete => fields.push(LengthField {
+                offset: body + 1,
+                width: 1,
+            }),
+            PayloadType::Sk | PayloadType::Skf => break,
+            _ => {}
+        }
+        payload_type = message[at];
+        at = end;
+    }
+    fields
+}
+
 /// `message` with the length field rewritten to `value`.
 pub fn with_length(message: &[u8], field: LengthField, value: usize) -> Vec<u8> {
     let mut copy = message.to_vec();
