@@ -1,7 +1,8 @@
 //! Typed errors of the framing layer: what can be wrong with received bytes ([`DecodeError`]),
-//! with a frame the caller asks us to build ([`EncodeError`]) and with a configuration
+//! with a frame the caller asks us to build or queue ([`EncodeError`]) and with a configuration
 //! ([`ConfigError`]).
 
+use crate::frame::FrameKind;
 use crate::header::HEADER_LEN;
 
 /// Why received bytes are not a valid TPKT' frame.
@@ -115,6 +116,20 @@ pub enum EncodeError {
     /// The payload would not decode as IKE, ESP or keepalive, so the peer would drop it.
     #[error("payload would not decode: {0}")]
     InvalidPayload(#[from] DecodeError),
+    /// A payload offered as ESP demultiplexes as something else (a marker or a keepalive).
+    #[error("payload offered as ESP is a {found:?} payload")]
+    NotEsp {
+        /// What the payload is.
+        found: FrameKind,
+    },
+    /// The send queue has no room for the frame (for ESP: above its share of the queue).
+    #[error("send queue full: {needed} octets needed, {available} available")]
+    QueueFull {
+        /// Octets the frame needs.
+        needed: usize,
+        /// Octets the queue can still take for this kind of frame.
+        available: usize,
+    },
 }
 
 /// A configuration the framing layer cannot work with.
@@ -136,5 +151,13 @@ pub enum ConfigError {
         capacity: usize,
         /// The decoder's maximum frame length.
         max_frame_len: usize,
+    },
+    /// A send queue's IKE reserve larger than the queue itself.
+    #[error("IKE reserve of {ike_reserve} octets exceeds the {capacity}-octet queue")]
+    ReserveTooLarge {
+        /// The reserve asked for.
+        ike_reserve: usize,
+        /// The queue's buffer length.
+        capacity: usize,
     },
 }

@@ -3,8 +3,9 @@
 //! When a firewall blocks UDP 500/4500, the eSEG client opens TCP to port 80 of the gateway and
 //! sends the same IKE and ESP packets it would have sent over UDP 4500, each behind a 4-octet
 //! header. This crate is that framing: a typed header view, an incremental decoder, an encoder
-//! that writes into headroom, and a classifier for the first octets of a stream. It does no I/O,
-//! never panics on input, and allocates only when asked to ([`FrameReader::with_capacity`]).
+//! that writes into headroom, a bounded send queue, and a classifier for the first octets of a
+//! stream. It does no I/O, never panics on input, and allocates only when asked to
+//! ([`FrameReader::with_capacity`], [`SendQueue::with_capacity`]).
 //!
 //! # The framing
 //!
@@ -69,6 +70,8 @@
 //! (or write [`frame_header`] into the 4 octets of headroom in front of it);
 //! for an IKE message write [`ike_prefix`] then the message (vectored), or place the message at
 //! offset [`IKE_PREFIX_LEN`] and call [`encode_ike_in_place`].
+//! To batch frames per write under a memory bound, queue them in a [`SendQueue`], which drops ESP
+//! before IKE when the TCP path is slower than the traffic.
 //!
 //! # Detecting the framing (TR 33.830 clause 8.5.2.5)
 //!
@@ -106,6 +109,7 @@ pub mod error;
 pub mod frame;
 pub mod header;
 pub mod reader;
+pub mod send_queue;
 
 pub use classify::{classify, Classification, CLASSIFY_PREFIX_LEN, IKETCP_PREFIX};
 pub use decoder::{Decoder, FrameSpan};
@@ -121,3 +125,4 @@ pub use header::{
     Header, DEFAULT_MAX_FRAME_LEN, HEADER_LEN, MAX_FRAME_LEN, MIN_FRAME_LEN, RESERVED, VERSION,
 };
 pub use reader::FrameReader;
+pub use send_queue::SendQueue;
