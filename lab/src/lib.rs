@@ -19,6 +19,7 @@
 
 mod addressing;
 mod binaries;
+mod capture;
 mod error;
 mod faults;
 mod firewall;
@@ -31,6 +32,7 @@ mod workdir;
 
 pub use addressing::{LabAddresses, BLOCK_COUNT, MAX_CLIENTS};
 pub use binaries::cargo_bin;
+pub use capture::{parse_pcap, Capture, CapturedPacket};
 pub use error::{Error, Result};
 pub use faults::FaultGuard;
 pub use firewall::{Firewall, Router, PROXY_PORT};

@@ -338,3 +338,32 @@ fn cargo_bin_explains_a_missing_binary() {
     let err = lab::cargo_bin("no-such-eseg-binary").unwrap_err();
     assert!(err.to_string().contains("cargo build"), "{err}");
 }
+
+#[test]
+fn capture_shows_what_crossed_the_gateways_outer_interface() {
+    let lab = Lab::builder().with_router(Router::Nat).build().unwrap();
+    let target = SocketAddr::from((lab.gateway_outer(), 80));
+    let _echo = lab.tcp_echo(Host::Gateway, target).unwrap();
+    let capture = lab
+        .capture(Host::Gateway, lab::ifname::GATEWAY_OUTER, "tcp port 80")
+        .unwrap();
+    let frame = [0x01, 0x00, 0x00, 0x08, 0xde, 0xad, 0xbe, 0xef];
+    lab.tcp_roundtrip(Host::Client(0), target, &frame, SHORT)
+        .unwrap();
+    let packets = capture.finish().unwrap();
+    let with_data: Vec<&[u8]> = packets
+        .iter()
+        .filter_map(|p| p.tcp_payload())
+        .filter(|p| !p.is_empty())
+        .collect();
+    // Once from the client, once echoed back.
+    assert_eq!(
+        with_data,
+        vec![&frame[..], &frame[..]],
+        "{} packets",
+        packets.len()
+    );
+    assert!(packets
+        .iter()
+        .all(|p| p.ports().is_some_and(|(s, d)| s == 80 || d == 80)));
+}
