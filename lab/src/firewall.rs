@@ -71,6 +71,25 @@ impl Firewall {
     }
 }
 
+impl std::str::FromStr for Router {
+    type Err = String;
+
+    /// `plain`, `nat`, or a firewall type `fw5`..`fw8` (TR 33.830 clause 4.1 numbering).
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "plain" => Ok(Router::Plain),
+            "nat" => Ok(Router::Nat),
+            "fw5" => Ok(Router::Firewall(Firewall::Ports80And443)),
+            "fw6" => Ok(Router::Firewall(Firewall::TcpOnly)),
+            "fw7" => Ok(Router::Firewall(Firewall::Tcp80And443)),
+            "fw8" => Ok(Router::Firewall(Firewall::HttpProxyOnly)),
+            other => Err(format!(
+                "unknown router {other:?}: expected plain, nat, fw5, fw6, fw7 or fw8"
+            )),
+        }
+    }
+}
+
 impl Router {
     /// Whether the router rewrites source addresses towards the gateway.
     pub fn masquerades(self) -> bool {
@@ -159,6 +178,20 @@ pub(crate) fn tinyproxy_config(listen: Ipv4Addr, lan: Ipv4Net, log_file: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routers_parse_from_their_names() {
+        assert_eq!("nat".parse::<Router>(), Ok(Router::Nat));
+        assert_eq!(
+            "fw7".parse::<Router>(),
+            Ok(Router::Firewall(Firewall::Tcp80And443))
+        );
+        for fw in Firewall::ALL {
+            let name = format!("fw{}", fw.nimsfw_type());
+            assert_eq!(name.parse::<Router>(), Ok(Router::Firewall(fw)));
+        }
+        assert!("fw9".parse::<Router>().unwrap_err().contains("fw9"));
+    }
 
     #[test]
     fn plain_router_loads_no_rules() {

@@ -37,7 +37,7 @@ pub use error::{Error, Result};
 pub use faults::FaultGuard;
 pub use firewall::{Firewall, Router, PROXY_PORT};
 pub use iperf::{parse_iperf3_json, IperfOptions, IperfReport, IPERF3_PORT};
-pub use netns::{run_in, NAME_PREFIX};
+pub use netns::{reclaim_stale, run_in, NAME_PREFIX};
 pub use process::{ExecOutput, NetnsCommand, ProcessGuard, DEFAULT_GRACE, DEFAULT_TIMEOUT};
 pub use services::ServiceGuard;
 pub use topology::{ifname, Host, Lab, LabBuilder};

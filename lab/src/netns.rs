@@ -121,23 +121,30 @@ pub fn run_in<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
 /// Deletes lab namespaces whose creating process is gone. Runs once per process.
 pub(crate) fn reclaim_stale_once() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(reclaim_stale);
+    ONCE.call_once(|| {
+        reclaim_stale();
+    });
 }
 
-fn reclaim_stale() {
+/// Deletes every lab namespace whose creating process no longer exists (killing whatever still
+/// runs inside) and returns how many it removed. Labs call this once per process by themselves.
+pub fn reclaim_stale() -> usize {
     let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
-        return;
+        return 0;
     };
+    let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = owner_pid(&name) else {
             continue;
         };
-        if !process_exists(pid) {
+        if !owner_alive(pid, &entry.path()) {
             tracing::info!(netns = %name, pid, "reclaiming stale lab namespace");
             destroy(&name);
+            removed += 1;
         }
     }
+    removed
 }
 
 /// The pid encoded in a lab namespace name, `None` for names that are not the lab's.
@@ -145,6 +152,51 @@ pub(crate) fn owner_pid(name: &str) -> Option<i32> {
     let rest = name.strip_prefix(NAME_PREFIX)?;
     let (pid, _) = rest.split_once('-')?;
     pid.parse().ok()
+}
+
+/// Whether the process that created the namespace at `path` still runs: a process with that pid
+/// exists, is a process (not a thread of another one: thread ids share the pid space), and
+/// started no later than the namespace was made (otherwise the pid was reused).
+fn owner_alive(pid: i32, path: &std::path::Path) -> bool {
+    if !process_exists(pid) {
+        return false;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let is_leader = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .is_none_or(|tgid| tgid == pid);
+    if !is_leader {
+        return false;
+    }
+    match (process_start_secs(pid), created_secs(path)) {
+        (Some(started), Some(created)) => started <= created + 1,
+        _ => true,
+    }
+}
+
+/// When the process started, in seconds since the epoch (from `/proc`).
+fn process_start_secs(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 (starttime, clock ticks since boot) counted after the `)` closing the name.
+    let after_name = stat.rsplit_once(')')?.1;
+    let ticks: u64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: u64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let per_sec = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    Some(boot + ticks / u64::try_from(per_sec).ok().filter(|t| *t > 0)?)
+}
+
+/// When the namespace file was made, in seconds since the epoch.
+fn created_secs(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    u64::try_from(std::fs::metadata(path).ok()?.mtime()).ok()
 }
 
 fn process_exists(pid: i32) -> bool {
@@ -176,9 +228,14 @@ mod tests {
             .args(["netns", "exec", &stale, "sleep", "100"])
             .spawn()
             .unwrap();
-        reclaim_stale();
+        assert!(reclaim_stale() >= 1);
         let exists = |n: &str| std::path::Path::new(NETNS_DIR).join(n).exists();
         assert!(!exists(&stale), "stale namespace kept");
+        // A pid reused by a process that started after the namespace was made is not the owner.
+        assert!(owner_alive(
+            i32::try_from(std::process::id()).unwrap(),
+            &std::path::Path::new(NETNS_DIR).join(live.name())
+        ));
         assert!(exists(live.name()), "live namespace removed");
         let mut sleeper = sleeper;
         let status = sleeper.wait().unwrap();
@@ -186,6 +243,18 @@ mod tests {
             !status.success(),
             "the process inside the stale namespace was not killed"
         );
+    }
+
+    #[test]
+    fn a_process_started_after_the_namespace_is_not_its_owner() {
+        let ns = Netns::create(format!("{NAME_PREFIX}{}-991-gw", std::process::id())).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let mut later = Command::new("sleep").arg("5").spawn().unwrap();
+        let later_pid = i32::try_from(later.id()).unwrap();
+        let path = std::path::Path::new(NETNS_DIR).join(ns.name());
+        assert!(!owner_alive(later_pid, &path));
+        later.kill().unwrap();
+        later.wait().unwrap();
     }
 
     #[test]
