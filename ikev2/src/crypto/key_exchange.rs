@@ -19,7 +19,7 @@ pub struct KeyExchange {
 }
 
 enum PrivateValue {
-    Curve25519(x25519_dalek::StaticSecret),
+    Curve25519(x25519_dalek::EphemeralSecret),
     Ecp256(p256::ecdh::EphemeralSecret),
     Ecp384(p384::ecdh::EphemeralSecret),
 }
@@ -29,7 +29,7 @@ impl KeyExchange {
     pub fn generate<R: CryptoRngCore + ?Sized>(group: DhGroup, rng: &mut R) -> Self {
         match group {
             DhGroup::Curve25519 => {
-                let private = x25519_dalek::StaticSecret::random_from_rng(&mut *rng);
+                let private = x25519_dalek::EphemeralSecret::random_from_rng(&mut *rng);
                 let public = x25519_dalek::PublicKey::from(&private).as_bytes().to_vec();
                 Self {
                     private: PrivateValue::Curve25519(private),
