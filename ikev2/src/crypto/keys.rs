@@ -361,4 +361,43 @@ mod tests {
         let r2i = keys.direction(Direction::ResponderToInitiator);
         assert_eq!(r2i.encr_key_with_salt().expose(), &keymat.expose()[36..]);
     }
+
+    #[test]
+    fn every_esp_suite_gets_rfc_sized_keys_per_direction() {
+        let sk_d = Secret::from_slice(&[6; 32]);
+        let mut suites = vec![
+            (EncrAlg::AesGcm16_128, None, 16),
+            (EncrAlg::AesGcm16_256, None, 32),
+            (EncrAlg::ChaCha20Poly1305, None, 32),
+        ];
+        for encr in [EncrAlg::AesCbc128, EncrAlg::AesCbc256] {
+            for integ in [
+                IntegAlg::HmacSha256_128,
+                IntegAlg::HmacSha384_192,
+                IntegAlg::HmacSha512_256,
+            ] {
+                suites.push((encr, Some(integ), encr.cipher_key_len()));
+            }
+        }
+        for (encr, integ, cipher_key_len) in suites {
+            let esp = CipherSuite::new(encr, integ).unwrap();
+            let keys =
+                ChildKeys::derive(PrfAlg::HmacSha256, &sk_d, &esp, None, b"n", b"m").unwrap();
+            for direction in [
+                Direction::InitiatorToResponder,
+                Direction::ResponderToInitiator,
+            ] {
+                let keys = keys.direction(direction);
+                assert_eq!(keys.cipher_key().len(), cipher_key_len, "{encr:?}");
+                let salt_len = if encr.is_aead() { 4 } else { 0 };
+                assert_eq!(keys.salt().len(), salt_len, "{encr:?}");
+                assert_eq!(
+                    keys.integ_key().map(Secret::len),
+                    integ.map(|integ| integ.key_len()),
+                    "{integ:?}"
+                );
+            }
+            assert_ne!(keys.initiator_to_responder, keys.responder_to_initiator);
+        }
+    }
 }

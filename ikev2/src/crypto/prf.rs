@@ -136,4 +136,22 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        /// A shorter prf+ output is always a prefix of a longer one from the same inputs.
+        #[test]
+        fn prf_plus_outputs_are_prefixes(
+            key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            seed in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            short in 0usize..300,
+            extra in 0usize..300,
+        ) {
+            for prf in [PrfAlg::HmacSha256, PrfAlg::HmacSha384, PrfAlg::HmacSha512] {
+                let a = prf.prf_plus(&key, &[&seed], short).unwrap();
+                let b = prf.prf_plus(&key, &[&seed], short + extra).unwrap();
+                proptest::prop_assert_eq!(a.len(), short);
+                proptest::prop_assert_eq!(a.expose(), &b.expose()[..short]);
+            }
+        }
+    }
 }
