@@ -138,7 +138,7 @@ pub fn reclaim_stale() -> usize {
         let Some(pid) = owner_pid(&name) else {
             continue;
         };
-        if !owner_alive(pid, &entry.path()) {
+        if !owner_alive(pid, created_secs(&entry.path())) {
             tracing::info!(netns = %name, pid, "reclaiming stale lab namespace");
             destroy(&name);
             removed += 1;
@@ -156,8 +156,9 @@ pub(crate) fn owner_pid(name: &str) -> Option<i32> {
 
 /// Whether the process that created the namespace at `path` still runs: a process with that pid
 /// exists, is a process (not a thread of another one: thread ids share the pid space), and
-/// started no later than the namespace was made (otherwise the pid was reused).
-fn owner_alive(pid: i32, path: &std::path::Path) -> bool {
+/// started no later than the namespace was made, `created` (otherwise the pid was reused). Boot
+/// time and start ticks are coarse, so "no later" allows two seconds.
+fn owner_alive(pid: i32, created: Option<u64>) -> bool {
     if !process_exists(pid) {
         return false;
     }
@@ -170,8 +171,8 @@ fn owner_alive(pid: i32, path: &std::path::Path) -> bool {
     if !is_leader {
         return false;
     }
-    match (process_start_secs(pid), created_secs(path)) {
-        (Some(started), Some(created)) => started <= created + 1,
+    match (process_start_secs(pid), created) {
+        (Some(started), Some(created)) => started <= created + 2,
         _ => true,
     }
 }
@@ -231,11 +232,10 @@ mod tests {
         assert!(reclaim_stale() >= 1);
         let exists = |n: &str| std::path::Path::new(NETNS_DIR).join(n).exists();
         assert!(!exists(&stale), "stale namespace kept");
-        // A pid reused by a process that started after the namespace was made is not the owner.
-        assert!(owner_alive(
-            i32::try_from(std::process::id()).unwrap(),
-            &std::path::Path::new(NETNS_DIR).join(live.name())
-        ));
+        // This process made `live` and is still running, so it is its owner.
+        let own_pid = i32::try_from(std::process::id()).unwrap();
+        let live_path = std::path::Path::new(NETNS_DIR).join(live.name());
+        assert!(owner_alive(own_pid, created_secs(&live_path)));
         assert!(exists(live.name()), "live namespace removed");
         let mut sleeper = sleeper;
         let status = sleeper.wait().unwrap();
@@ -247,12 +247,11 @@ mod tests {
 
     #[test]
     fn a_process_started_after_the_namespace_is_not_its_owner() {
-        let ns = Netns::create(format!("{NAME_PREFIX}{}-991-gw", std::process::id())).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(2100));
         let mut later = Command::new("sleep").arg("5").spawn().unwrap();
         let later_pid = i32::try_from(later.id()).unwrap();
-        let path = std::path::Path::new(NETNS_DIR).join(ns.name());
-        assert!(!owner_alive(later_pid, &path));
+        // A namespace "made" at the epoch: every running process started after it.
+        assert!(!owner_alive(later_pid, Some(0)));
+        assert!(owner_alive(later_pid, None));
         later.kill().unwrap();
         later.wait().unwrap();
     }

@@ -275,6 +275,44 @@ impl ProcessGuard {
         }
     }
 
+    /// CPU time the program has used so far (user + system, all its threads), from
+    /// `/proc/<pid>/stat`; `None` once it has been reaped.
+    pub fn cpu_time(&mut self) -> Option<Duration> {
+        if self.exited.is_some() {
+            return None;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // utime and stime are fields 14 and 15, counted after the `)` closing the name.
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+        let user: u64 = fields.next()?.parse().ok()?;
+        let system: u64 = fields.next()?.parse().ok()?;
+        let per_sec = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+        let per_sec = u64::try_from(per_sec).ok().filter(|t| *t > 0)?;
+        let ticks = user + system;
+        Some(
+            Duration::from_secs(ticks / per_sec)
+                + Duration::from_secs_f64((ticks % per_sec) as f64 / per_sec as f64),
+        )
+    }
+
+    /// The program's resident memory in bytes (`VmRSS` of `/proc/<pid>/status`); `None` once it
+    /// has been reaped.
+    pub fn resident_memory(&mut self) -> Option<u64> {
+        if self.exited.is_some() {
+            return None;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    }
+
     /// The exit status if the program has exited, without waiting.
     pub fn try_status(&mut self) -> Result<Option<ExitStatus>> {
         if self.exited.is_none() {

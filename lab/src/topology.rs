@@ -445,6 +445,38 @@ impl Lab {
         Ok(out.success())
     }
 
+    /// Sends `count` pings at `interval` (at least 0.002 s as root) and returns the round-trip
+    /// time of each reply, in order; lost pings are simply absent.
+    pub fn ping_rtts(
+        &self,
+        from: Host,
+        to: IpAddr,
+        count: u32,
+        interval: Duration,
+    ) -> Result<Vec<Duration>> {
+        let interval = format!("{:.3}", interval.as_secs_f64().max(0.002));
+        let limit = Duration::from_secs_f64(count as f64 * interval.parse::<f64>().unwrap_or(1.0))
+            + Duration::from_secs(5);
+        let out = self
+            .command(
+                from,
+                &[
+                    "ping",
+                    "-n",
+                    "-i",
+                    &interval,
+                    "-W",
+                    "1",
+                    "-c",
+                    &count.to_string(),
+                    &to.to_string(),
+                ],
+            )?
+            .timeout(limit)
+            .run()?;
+        Ok(parse_ping_rtts(&out.stdout))
+    }
+
     /// Waits until something in `host` listens on TCP `port`.
     pub fn wait_for_tcp_listener(&self, host: Host, port: u16, limit: Duration) -> Result<()> {
         self.wait_for_socket(host, "-ltn", port, limit)
@@ -485,10 +517,47 @@ impl Drop for Lab {
     }
 }
 
+/// The `time=X ms` figures of ping's per-reply lines.
+fn parse_ping_rtts(output: &str) -> Vec<Duration> {
+    output
+        .lines()
+        .filter_map(|line| {
+            line.split_once("time=")?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .collect()
+}
+
 fn forwarding_sysctls() -> [(&'static str, &'static str); 3] {
     [
         ("net.ipv4.ip_forward", "1"),
         ("net.ipv4.conf.all.rp_filter", "0"),
         ("net.ipv4.conf.default.rp_filter", "0"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_rtts_are_read_from_reply_lines_only() {
+        let out = "PING 198.18.0.1 (198.18.0.1) 56(84) bytes of data.\n\
+                   64 bytes from 198.18.0.1: icmp_seq=1 ttl=64 time=0.042 ms\n\
+                   64 bytes from 198.18.0.1: icmp_seq=3 ttl=64 time=1.50 ms\n\
+                   \n--- 198.18.0.1 ping statistics ---\n\
+                   3 packets transmitted, 2 received, 33.3333% packet loss, time 2003ms\n\
+                   rtt min/avg/max/mdev = 0.042/0.771/1.500/0.729 ms\n";
+        let rtts = parse_ping_rtts(out);
+        assert_eq!(
+            rtts,
+            vec![Duration::from_micros(42), Duration::from_micros(1500)]
+        );
+    }
 }

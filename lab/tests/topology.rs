@@ -250,9 +250,20 @@ fn outer_tcp_reset_kills_a_connection_and_then_lets_new_ones_through() {
 }
 
 #[test]
-fn iperf3_runs_between_two_hosts() {
+fn iperf3_runs_between_two_hosts_and_its_cost_is_measurable() {
     let lab = Lab::builder().build().unwrap();
-    let _server = lab.iperf3_server(Host::Gateway, lab::IPERF3_PORT).unwrap();
+    let mut server = lab.iperf3_server(Host::Gateway, lab::IPERF3_PORT).unwrap();
+    let rtts = lab
+        .ping_rtts(
+            Host::Client(0),
+            IpAddr::V4(lab.gateway_outer()),
+            5,
+            Duration::from_millis(10),
+        )
+        .unwrap();
+    assert_eq!(rtts.len(), 5);
+    assert!(rtts.iter().all(|r| *r < Duration::from_secs(1)));
+    let cpu_before = server.cpu_time().unwrap();
     let mut options = IperfOptions::tcp(IpAddr::V4(lab.gateway_outer()));
     options.duration = Duration::from_secs(1);
     let tcp = lab.iperf3_client(Host::Client(0), &options).unwrap();
@@ -262,6 +273,9 @@ fn iperf3_runs_between_two_hosts() {
     options.reverse = true;
     let udp = lab.iperf3_client(Host::Client(0), &options).unwrap();
     assert!(udp.packets.unwrap_or(0) > 0, "{udp:?}");
+    // Receiving a gigabit-scale TCP transfer costs the server some CPU.
+    assert!(server.cpu_time().unwrap() > cpu_before);
+    assert!(server.resident_memory().unwrap() > 100_000);
 }
 
 #[test]
