@@ -53,7 +53,7 @@ pub fn run(settings: Settings, status_socket: PathBuf) -> Result<Outcome, String
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(Client::start(settings, status_socket)?.serve())
+    runtime.block_on(async { Client::start(settings, status_socket)?.serve().await })
 }
 
 /// The tunnel as it stands.

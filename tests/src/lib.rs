@@ -1,1 +1,262 @@
-//! End-to-end tests of eseg; the tests live in `tests/`.
+//! Harness for the end-to-end tests in `tests/`: builds `eseg-gateway` and `eseg-client` once,
+//! then gives each test a [`Scenario`]: its own lab (namespaces, addresses, cleaned up on drop
+//! even when the test panics), a gateway configured for that lab's addresses, and clients
+//! started on demand. Every wait is bounded.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use lab::{Host, Lab, ProcessGuard};
+use netio::dataplane::status::StatusReport;
+
+/// How long a tunnel may take to come up.
+pub const TUNNEL_UP: Duration = Duration::from_secs(20);
+
+/// The two programs under test.
+#[derive(Debug)]
+pub struct Binaries {
+    /// `eseg-gateway`.
+    pub gateway: PathBuf,
+    /// `eseg-client`.
+    pub client: PathBuf,
+}
+
+/// Builds the binaries (same profile and target directory as this test) once per test process.
+pub fn binaries() -> &'static Binaries {
+    static BINARIES: OnceLock<Binaries> = OnceLock::new();
+    BINARIES.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap_or_default();
+        // target/<profile>/deps/<test> -> target/<profile>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let target_dir = profile_dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "--quiet", "-p", "eseg-gateway", "-p", "eseg-client"])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .env("CARGO_TARGET_DIR", &target_dir);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "building eseg-gateway and eseg-client failed: {status:?}"
+        );
+        Binaries {
+            gateway: profile_dir.join("eseg-gateway"),
+            client: profile_dir.join("eseg-client"),
+        }
+    })
+}
+
+/// The gateway configuration for a lab: the lab's pool, DNS, P-CSCF and protected subnet, a
+/// status socket in the lab's work directory, short liveness checks, plus `extra` TOML keys
+/// (which must not repeat a section header used here).
+pub fn gateway_config(lab: &Lab, clients_extra: &str, extra: &str) -> String {
+    let a = lab.addresses();
+    format!(
+        "[gateway]\nstatus_socket = \"{status}\"\n\n\
+         [clients]\npool = \"{pool}\"\ndns = [\"{dns}\"]\npcscf = [\"{pcscf}\"]\n\
+         protected_subnets = [\"{protected}\"]\n{clients_extra}\n\n\
+         [ike]\nliveness_interval_secs = 5\n\n{extra}",
+        status = lab.workdir().join("gateway.sock").display(),
+        pool = a.pool,
+        dns = a.dns,
+        pcscf = a.pcscf,
+        protected = a.protected,
+    )
+}
+
+/// One test's world: a lab, a gateway, clients.
+#[derive(Debug)]
+pub struct Scenario {
+    /// Dropped last (fields drop in order): kills what still runs inside, deletes namespaces.
+    pub gateway: Option<ProcessGuard>,
+    /// Client processes by index.
+    pub clients: Vec<Option<ProcessGuard>>,
+    /// The lab.
+    pub lab: Lab,
+    config_path: PathBuf,
+}
+
+impl Scenario {
+    /// A lab with `clients` client hosts and a running gateway configured by
+    /// [`gateway_config`] with the given extras.
+    pub fn new(clients: usize, clients_extra: &str) -> Self {
+        let lab = Lab::builder()
+            .clients(clients)
+            .build()
+            .unwrap_or_else(|e| panic!("lab: {e}"));
+        let config = gateway_config(&lab, clients_extra, "");
+        let config_path = lab
+            .write_file("gateway.toml", config)
+            .unwrap_or_else(|e| panic!("write config: {e}"));
+        let mut scenario = Scenario {
+            gateway: None,
+            clients: (0..clients).map(|_| None).collect(),
+            lab,
+            config_path,
+        };
+        scenario.start_gateway();
+        scenario
+    }
+
+    /// Starts (or restarts) the gateway and waits until it serves.
+    pub fn start_gateway(&mut self) {
+        let bin = &binaries().gateway;
+        let mut gateway = self
+            .lab
+            .command(
+                Host::Gateway,
+                &[
+                    bin.as_os_str(),
+                    "--config".as_ref(),
+                    self.config_path.as_os_str(),
+                    "--log".as_ref(),
+                    "debug".as_ref(),
+                ],
+            )
+            .and_then(|c| c.spawn())
+            .unwrap_or_else(|e| panic!("start gateway: {e}"));
+        gateway
+            .wait_for_output("gateway up", Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("gateway did not come up: {e}"));
+        self.gateway = Some(gateway);
+    }
+
+    /// The status socket of client `n`.
+    pub fn client_socket(&self, n: usize) -> PathBuf {
+        self.lab.workdir().join(format!("client{n}.sock"))
+    }
+
+    /// Starts client `n` with test-friendly timers plus `extra` arguments, and waits until it
+    /// printed its P-CSCF (the tunnel is up).
+    pub fn start_client(&mut self, n: usize, extra: &[&str]) {
+        let bin = binaries().client.display().to_string();
+        let gateway = self.lab.gateway_outer().to_string();
+        let socket = self.client_socket(n).display().to_string();
+        let mut argv = vec![
+            bin.as_str(),
+            "--gateway",
+            &gateway,
+            "--status-socket",
+            &socket,
+            "--liveness-secs",
+            "2",
+            "--retransmit-initial-ms",
+            "500",
+            "--retransmit-tries",
+            "3",
+            "--reconnect-min-secs",
+            "1",
+            "--reconnect-max-secs",
+            "2",
+            "--log",
+            "debug",
+        ];
+        argv.extend_from_slice(extra);
+        let mut client = self
+            .lab
+            .spawn(Host::Client(n), &argv)
+            .unwrap_or_else(|e| panic!("start client {n}: {e}"));
+        client
+            .wait_for_output("pcscf=", TUNNEL_UP)
+            .unwrap_or_else(|e| panic!("client {n}: tunnel did not come up: {e}"));
+        if let Some(slot) = self.clients.get_mut(n) {
+            *slot = Some(client);
+        }
+    }
+
+    /// What client `n` printed as `key=value` lines (`address`, `dns`, `pcscf`), latest last.
+    pub fn client_printed(&self, n: usize, key: &str) -> Vec<String> {
+        let prefix = format!("{key}=");
+        self.clients
+            .get(n)
+            .and_then(Option::as_ref)
+            .map(|c| {
+                c.stdout()
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Client `n`'s current virtual IP (the last one it printed).
+    pub fn client_vip(&self, n: usize) -> Ipv4Addr {
+        self.client_printed(n, "address")
+            .last()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("client {n} printed no address"))
+    }
+
+    /// The gateway's status report.
+    pub fn gateway_status(&self) -> StatusReport {
+        let socket = self.lab.workdir().join("gateway.sock");
+        self.status(Host::Gateway, &binaries().gateway, &socket)
+    }
+
+    /// Client `n`'s status report.
+    pub fn client_status(&self, n: usize) -> StatusReport {
+        self.status(Host::Client(n), &binaries().client, &self.client_socket(n))
+    }
+
+    fn status(&self, host: Host, bin: &Path, socket: &Path) -> StatusReport {
+        let out = self
+            .lab
+            .exec_checked(
+                host,
+                &[
+                    bin.as_os_str(),
+                    "status".as_ref(),
+                    "--json".as_ref(),
+                    "--status-socket".as_ref(),
+                    socket.as_os_str(),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("status in {host}: {e}"));
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("status JSON: {e}"))
+    }
+
+    /// Pings `to` from `from` (3 packets, must all come back... or at least one, per `lab::ping`).
+    pub fn ping(&self, from: Host, to: IpAddr) -> bool {
+        self.lab.ping(from, to, 3).unwrap_or(false)
+    }
+
+    /// Waits until `check` holds, up to `limit`; returns whether it did.
+    pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            if check() {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The `ip` command's output in `host` (for route and link assertions).
+    pub fn ip(&self, host: Host, args: &[&str]) -> String {
+        let mut argv = vec!["ip"];
+        argv.extend_from_slice(args);
+        self.lab
+            .exec_checked(host, &argv)
+            .map(|o| o.stdout)
+            .unwrap_or_else(|e| panic!("ip {args:?} in {host}: {e}"))
+    }
+}

@@ -1,0 +1,45 @@
+//! The basic tunnel: a client connects to the gateway on built-in timers, gets its virtual IP,
+//! DNS and P-CSCF, and traffic flows both ways, including connections the core opens.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use eseg_tests::{Host, Scenario};
+
+#[test]
+fn client_gets_address_dns_pcscf_and_ping_works_both_ways() {
+    let mut s = Scenario::new(1, "");
+    s.start_client(0, &[]);
+    let a = s.lab.addresses().clone();
+    let vip = s.client_vip(0);
+    assert!(a.pool.contains(&vip), "{vip} not in the pool {}", a.pool);
+    assert_eq!(s.client_printed(0, "dns"), vec![a.dns.to_string()]);
+    assert_eq!(s.client_printed(0, "pcscf"), vec![a.pcscf.to_string()]);
+    let link = s.ip(Host::Client(0), &["-4", "addr", "show", "dev", "eseg-c0"]);
+    assert!(link.contains(&format!("{vip}/32")), "{link}");
+    assert!(s.ping(Host::Client(0), IpAddr::V4(a.core)), "client -> core");
+    assert!(s.ping(Host::Core, IpAddr::V4(vip)), "core -> client");
+    let status = s.gateway_status();
+    assert_eq!(status.ike_sas.len(), 1, "{status:?}");
+    let child = &status.ike_sas[0].child_sas[0];
+    assert!(child.packets_in >= 3 && child.packets_out >= 3, "{child:?}");
+}
+
+#[test]
+fn core_opens_a_tcp_connection_to_the_client() {
+    let mut s = Scenario::new(1, "");
+    s.start_client(0, &[]);
+    let vip = s.client_vip(0);
+    let listener = s
+        .lab
+        .tcp_echo(Host::Client(0), SocketAddr::new(IpAddr::V4(vip), 5060))
+        .expect("listener on the client's inner address");
+    s.lab
+        .tcp_roundtrip(
+            Host::Core,
+            listener.local_addr(),
+            b"INVITE sip:ue@ims SIP/2.0\r\n",
+            Duration::from_secs(5),
+        )
+        .expect("core -> client TCP round trip");
+}
