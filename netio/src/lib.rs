@@ -5,5 +5,6 @@
 
 pub mod dataplane;
 pub mod ifctl;
+pub mod tcp;
 pub mod tun;
 pub mod udp;
