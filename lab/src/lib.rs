@@ -20,6 +20,7 @@
 mod addressing;
 mod binaries;
 mod capture;
+mod craft;
 mod error;
 mod faults;
 mod firewall;
@@ -33,11 +34,15 @@ mod workdir;
 pub use addressing::{LabAddresses, BLOCK_COUNT, MAX_CLIENTS};
 pub use binaries::cargo_bin;
 pub use capture::{parse_pcap, Capture, CapturedPacket};
+pub use craft::{ipv4_udp_packet, MAX_SPOOFED_PAYLOAD};
 pub use error::{Error, Result};
 pub use faults::FaultGuard;
 pub use firewall::{Firewall, Router, PROXY_PORT};
 pub use iperf::{parse_iperf3_json, IperfOptions, IperfReport, IPERF3_PORT};
 pub use netns::{reclaim_stale, run_in, NAME_PREFIX};
-pub use process::{ExecOutput, NetnsCommand, ProcessGuard, DEFAULT_GRACE, DEFAULT_TIMEOUT};
+pub use process::{
+    cpu_time_of, resident_memory_of, ExecOutput, NetnsCommand, ProcessGuard, DEFAULT_GRACE,
+    DEFAULT_TIMEOUT,
+};
 pub use services::ServiceGuard;
 pub use topology::{ifname, Host, Lab, LabBuilder};

@@ -281,18 +281,7 @@ impl ProcessGuard {
         if self.exited.is_some() {
             return None;
         }
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        // utime and stime are fields 14 and 15, counted after the `)` closing the name.
-        let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
-        let user: u64 = fields.next()?.parse().ok()?;
-        let system: u64 = fields.next()?.parse().ok()?;
-        let per_sec = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
-        let per_sec = u64::try_from(per_sec).ok().filter(|t| *t > 0)?;
-        let ticks = user + system;
-        Some(
-            Duration::from_secs(ticks / per_sec)
-                + Duration::from_secs_f64((ticks % per_sec) as f64 / per_sec as f64),
-        )
+        cpu_time_of(self.child.id())
     }
 
     /// The program's resident memory in bytes (`VmRSS` of `/proc/<pid>/status`); `None` once it
@@ -301,16 +290,7 @@ impl ProcessGuard {
         if self.exited.is_some() {
             return None;
         }
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib * 1024)
+        resident_memory_of(self.child.id())
     }
 
     /// The exit status if the program has exited, without waiting.
@@ -376,6 +356,39 @@ impl Drop for ProcessGuard {
             tracing::warn!(command = %self.command, error = %e, "cannot stop lab process");
         }
     }
+}
+
+/// CPU time process `pid` has used so far (user + system, all its threads), from
+/// `/proc/<pid>/stat`; `None` when there is no such process. For processes the lab did not start
+/// itself (a daemon that reports its own pid); [`ProcessGuard::cpu_time`] for the ones it did.
+pub fn cpu_time_of(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // utime and stime are fields 14 and 15, counted after the `)` closing the name.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    let per_sec = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    let per_sec = u64::try_from(per_sec).ok().filter(|t| *t > 0)?;
+    let ticks = user + system;
+    Some(
+        Duration::from_secs(ticks / per_sec)
+            + Duration::from_secs_f64((ticks % per_sec) as f64 / per_sec as f64),
+    )
+}
+
+/// Resident memory of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`); `None` when
+/// there is no such process.
+pub fn resident_memory_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 fn pgid(child: &Child) -> Pid {

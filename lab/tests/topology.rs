@@ -381,3 +381,29 @@ fn capture_shows_what_crossed_the_gateways_outer_interface() {
         .iter()
         .all(|p| p.ports().is_some_and(|(s, d)| s == 80 || d == 80)));
 }
+
+#[test]
+fn a_spoofed_udp_packet_leaves_with_the_forged_source() {
+    let lab = Lab::builder().build().unwrap();
+    let gw = lab.gateway_outer();
+    let server = lab
+        .run_in(Host::Gateway, || UdpSocket::bind((gw, 7)))
+        .unwrap()
+        .unwrap();
+    server.set_read_timeout(Some(SHORT)).unwrap();
+    let forged: std::net::SocketAddrV4 =
+        format!("{}:4242", lab.addresses().lan.hosts().nth(30).unwrap())
+            .parse()
+            .unwrap();
+    lab.send_spoofed_udp(
+        Host::Client(0),
+        forged,
+        std::net::SocketAddrV4::new(gw, 7),
+        b"not me",
+    )
+    .unwrap();
+    let mut buf = [0u8; 16];
+    let (len, from) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"not me");
+    assert_eq!(from, SocketAddr::V4(forged));
+}
