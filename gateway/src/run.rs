@@ -44,9 +44,13 @@ pub fn run(config: Config, status_socket: PathBuf) -> Result<(), String> {
 
 /// The engine's peer configurations, one per configured peer.
 fn peer_configs(config: &Config) -> Vec<Arc<PeerConfig>> {
-    let local_ts: Vec<TrafficSelector> = config
+    // Clients reach the protected subnets, and each other only when the configuration allows it
+    // (then the pool is offered too, so their routes cover it).
+    let reachable = config
         .protected_subnets
         .iter()
+        .chain(config.client_to_client.then_some(&config.pool));
+    let local_ts: Vec<TrafficSelector> = reachable
         .filter_map(|net| TrafficSelector::from_prefix(IpAddr::V4(net.network()), net.prefix_len()))
         .collect();
     let child = config.child_lifetime;

@@ -43,7 +43,14 @@ pub fn binaries() -> &'static Binaries {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
         let mut build = Command::new(env!("CARGO"));
         build
-            .args(["build", "--quiet", "-p", "eseg-gateway", "-p", "eseg-client"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "eseg-gateway",
+                "-p",
+                "eseg-client",
+            ])
             .arg("--manifest-path")
             .arg(&manifest)
             .env("CARGO_TARGET_DIR", &target_dir);

@@ -17,7 +17,10 @@ fn client_gets_address_dns_pcscf_and_ping_works_both_ways() {
     assert_eq!(s.client_printed(0, "pcscf"), vec![a.pcscf.to_string()]);
     let link = s.ip(Host::Client(0), &["-4", "addr", "show", "dev", "eseg-c0"]);
     assert!(link.contains(&format!("{vip}/32")), "{link}");
-    assert!(s.ping(Host::Client(0), IpAddr::V4(a.core)), "client -> core");
+    assert!(
+        s.ping(Host::Client(0), IpAddr::V4(a.core)),
+        "client -> core"
+    );
     assert!(s.ping(Host::Core, IpAddr::V4(vip)), "core -> client");
     let status = s.gateway_status();
     assert_eq!(status.ike_sas.len(), 1, "{status:?}");

@@ -1,0 +1,84 @@
+//! Tunnels over time: the client survives a gateway restart, and SIGTERM on either side sends a
+//! Delete and leaves no routes or TUN device behind.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use eseg_tests::{Host, Scenario, TUNNEL_UP};
+use nix::sys::signal::Signal;
+
+#[test]
+fn client_reconnects_after_the_gateway_restarts() {
+    let mut s = Scenario::new(1, "");
+    s.start_client(0, &[]);
+    let core = IpAddr::V4(s.lab.addresses().core);
+    let vip = s.client_vip(0);
+    assert!(s.ping(Host::Client(0), core));
+    // A crash, not a clean stop: no Delete reaches the client.
+    let mut old = s.gateway.take().expect("gateway");
+    old.signal(Signal::SIGKILL).expect("kill gateway");
+    old.wait_timeout(Duration::from_secs(5))
+        .expect("gateway gone");
+    s.start_gateway();
+    let reconnected = Scenario::wait_until(TUNNEL_UP + Duration::from_secs(15), || {
+        s.client_printed(0, "pcscf").len() >= 2
+    });
+    assert!(reconnected, "client did not reconnect");
+    assert_eq!(s.client_vip(0), vip, "same service: the same virtual IP");
+    assert!(
+        s.ping(Host::Client(0), core),
+        "client -> core after restart"
+    );
+    assert!(
+        s.ping(Host::Core, IpAddr::V4(vip)),
+        "core -> client after restart"
+    );
+}
+
+#[test]
+fn sigterm_on_the_client_deletes_the_sa_and_removes_tun_and_routes() {
+    let mut s = Scenario::new(1, "");
+    s.start_client(0, &[]);
+    assert_eq!(s.gateway_status().ike_sas.len(), 1);
+    let mut client = s.clients[0].take().expect("client");
+    let status = client.terminate(Duration::from_secs(8)).expect("terminate");
+    assert!(status.success(), "client exit: {status}");
+    assert!(
+        client.stderr().contains("IKE SA closed"),
+        "{}",
+        client.stderr()
+    );
+    assert!(
+        Scenario::wait_until(Duration::from_secs(5), || s
+            .gateway_status()
+            .ike_sas
+            .is_empty()),
+        "the gateway still has the SA: the Delete did not arrive"
+    );
+    let links = s.ip(Host::Client(0), &["link", "show"]);
+    assert!(!links.contains("eseg-c0"), "TUN left behind: {links}");
+    let routes = s.ip(Host::Client(0), &["route", "show", "table", "all"]);
+    assert!(!routes.contains("eseg-c0"), "routes left behind: {routes}");
+}
+
+#[test]
+fn sigterm_on_the_gateway_deletes_the_sa_at_the_client_and_removes_tun() {
+    let mut s = Scenario::new(1, "");
+    s.start_client(0, &[]);
+    let mut gateway = s.gateway.take().expect("gateway");
+    let status = gateway
+        .terminate(Duration::from_secs(8))
+        .expect("terminate");
+    assert!(status.success(), "gateway exit: {status}");
+    let client_saw_delete = Scenario::wait_until(Duration::from_secs(5), || {
+        s.clients[0]
+            .as_ref()
+            .is_some_and(|c| c.stderr().contains("PeerDeleted"))
+    });
+    assert!(client_saw_delete, "client did not get the Delete");
+    let links = s.ip(Host::Gateway, &["link", "show"]);
+    assert!(!links.contains("eseg0"), "gateway TUN left behind: {links}");
+    // The client keeps its TUN device while it retries, but not the routes of the dead tunnel.
+    let routes = s.ip(Host::Client(0), &["route", "show"]);
+    assert!(!routes.contains("eseg-c0"), "stale routes: {routes}");
+}
