@@ -12,12 +12,18 @@
 //! | `B+64/29` | router <-> gateway link: router `B+65`, gateway `B+66` (only with a router) |
 //! | `B+128/25` | the protected subnet behind the gateway: gateway `B+129`, core `B+130`, P-CSCF `B+131`, DNS `B+132` |
 //! | `B+256/24` | the virtual-IP pool, routed to the gateway by the core |
+//!
+//! IPv6 mirrors the plan in the RFC 5180 benchmarking prefix 2001:2::/48
+//! (<https://www.rfc-editor.org/rfc/rfc5180#section-5>): block *b* uses the /64s
+//! `2001:2:0:bbSS::/64` with segment `SS` = 00 LAN (next hop `::1`, client *i* `::10+i`), 01
+//! router <-> gateway (`::1` router, `::2` gateway), 02 protected (`::1` gateway, `::2` core,
+//! `::3` P-CSCF, `::4` DNS), 03 pool.
 
 use std::fs::{File, OpenOptions};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{Error, Result};
@@ -63,6 +69,62 @@ pub struct LabAddresses {
     pub dns: Ipv4Addr,
     /// The virtual-IP pool; the core routes it to the gateway (TR 33.830 clause 8.2 NOTE 2).
     pub pool: Ipv4Net,
+    /// The same plan in IPv6.
+    pub v6: LabAddresses6,
+}
+
+/// The IPv6 addresses of one lab (same roles as in [`LabAddresses`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabAddresses6 {
+    /// The clients' LAN.
+    pub lan: Ipv6Net,
+    /// The clients' next hop on the LAN.
+    pub lan_next_hop: Ipv6Addr,
+    /// Each client's outer address, by index.
+    pub clients: Vec<Ipv6Addr>,
+    /// The router <-> gateway link, when there is a router.
+    pub wan: Option<Ipv6Net>,
+    /// The router's address on the gateway side, when there is a router.
+    pub router_wan: Option<Ipv6Addr>,
+    /// The gateway's outer address.
+    pub gateway_outer: Ipv6Addr,
+    /// The protected subnet behind the gateway.
+    pub protected: Ipv6Net,
+    /// The gateway's address on the protected subnet.
+    pub gateway_inner: Ipv6Addr,
+    /// The core host's main address.
+    pub core: Ipv6Addr,
+    /// A second core address to hand out as P-CSCF.
+    pub pcscf: Ipv6Addr,
+    /// A third core address to hand out as DNS server.
+    pub dns: Ipv6Addr,
+    /// The virtual-IP pool, routed to the gateway by the core.
+    pub pool: Ipv6Net,
+}
+
+impl LabAddresses6 {
+    fn plan(index: u32, clients: usize, with_router: bool) -> Result<Self> {
+        let block = u16::try_from(index).map_err(|e| Error::Invalid(e.to_string()))?;
+        let segment = |s: u16| Ipv6Addr::new(0x2001, 2, 0, (block << 8) | s, 0, 0, 0, 0);
+        let at = |s: u16, host: u16| Ipv6Addr::new(0x2001, 2, 0, (block << 8) | s, 0, 0, 0, host);
+        let net = |s: u16| Ipv6Net::new(segment(s), 64).map_err(|e| Error::Invalid(e.to_string()));
+        Ok(LabAddresses6 {
+            lan: net(0)?,
+            lan_next_hop: at(0, 1),
+            clients: (0..clients)
+                .map(|i| at(0, 0x10 + u16::try_from(i).unwrap_or(u16::MAX)))
+                .collect(),
+            wan: if with_router { Some(net(1)?) } else { None },
+            router_wan: with_router.then(|| at(1, 1)),
+            gateway_outer: if with_router { at(1, 2) } else { at(0, 1) },
+            protected: net(2)?,
+            gateway_inner: at(2, 1),
+            core: at(2, 2),
+            pcscf: at(2, 3),
+            dns: at(2, 4),
+            pool: net(3)?,
+        })
+    }
 }
 
 impl LabAddresses {
@@ -102,6 +164,7 @@ impl LabAddresses {
             pcscf: at(131),
             dns: at(132),
             pool: net(256, 24)?,
+            v6: LabAddresses6::plan(index, clients, with_router)?,
         })
     }
 }
@@ -165,6 +228,26 @@ mod tests {
                 assert!(a.protected.contains(&h));
             }
         }
+    }
+
+    #[test]
+    fn ipv6_plan_mirrors_ipv4_inside_the_benchmarking_prefix() {
+        let range: Ipv6Net = "2001:2::/48".parse().unwrap();
+        let a = LabAddresses::plan(255, 2, true).unwrap().v6;
+        let nets = [a.lan, a.wan.unwrap(), a.protected, a.pool];
+        for (i, n) in nets.iter().enumerate() {
+            assert!(range.contains(n), "{n}");
+            for m in &nets[i + 1..] {
+                assert!(!n.contains(m) && !m.contains(n));
+            }
+        }
+        assert!(a.clients.iter().all(|c| a.lan.contains(c)));
+        assert!(a.wan.unwrap().contains(&a.gateway_outer));
+        assert!(a.protected.contains(&a.core) && a.protected.contains(&a.dns));
+        let other = LabAddresses::plan(254, 2, true).unwrap().v6;
+        assert_ne!(other.lan, a.lan);
+        let direct = LabAddresses::plan(0, 1, false).unwrap().v6;
+        assert_eq!(direct.gateway_outer, direct.lan_next_hop);
     }
 
     #[test]

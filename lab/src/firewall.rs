@@ -2,7 +2,8 @@
 //! firewall types of 3GPP TR 33.830 clause 4.1 that the eSEG must get through. Each is an
 //! nftables ruleset loaded into the router namespace (plus tinyproxy for type 8).
 //!
-//! The firewall types also masquerade, as the edge firewalls they model do. Every filter is
+//! The firewall types also masquerade, as the edge firewalls they model do. Rules are in the
+//! `inet` family, so IPv4 and IPv6 are treated alike. Every filter is
 //! stateful: replies to allowed connections (and the ICMP errors related to them, which path-MTU
 //! discovery needs) pass; everything else from the LAN side is dropped.
 
@@ -109,7 +110,7 @@ impl Router {
         let mut rules = String::new();
         if self.masquerades() {
             rules.push_str(&format!(
-                "table ip eseg_nat {{\n\
+                "table inet eseg_nat {{\n\
                  \tchain postrouting {{\n\
                  \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
                  \t\toifname \"{wan}\" masquerade\n\
@@ -138,6 +139,7 @@ fn filter_ruleset(firewall: Firewall) -> String {
              \t\ttype filter hook input priority filter; policy drop;\n\
              \t\tiif lo accept\n\
              \t\tct state established,related accept\n\
+             \t\ticmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert }} accept\n\
              \t\tiifname \"{lan}\" tcp dport {PROXY_PORT} accept\n\
              \t}}\n"
         )

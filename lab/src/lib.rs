@@ -31,7 +31,7 @@ mod services;
 mod topology;
 mod workdir;
 
-pub use addressing::{LabAddresses, BLOCK_COUNT, MAX_CLIENTS};
+pub use addressing::{LabAddresses, LabAddresses6, BLOCK_COUNT, MAX_CLIENTS};
 pub use binaries::cargo_bin;
 pub use capture::{parse_pcap, Capture, CapturedPacket};
 pub use craft::{ipv4_udp_packet, MAX_SPOOFED_PAYLOAD};

@@ -7,7 +7,8 @@
 //!  ...      ─┘                       └──────────┘            └─────────┘          └──────┘
 //! ```
 //!
-//! Without a router the LAN ends directly on the gateway's `outer` interface. With more than one
+//! Every link carries IPv4 and IPv6 (see [`crate::LabAddresses`]). Without a router the LAN ends
+//! directly on the gateway's `outer` interface. With more than one
 //! client the LAN side is a bridge. The core routes the virtual-IP pool to the gateway; nothing
 //! else is routed anywhere, so the only way from a client to the core is through the gateway's
 //! tunnel. Nothing is added to the root namespace: every link is created with both ends inside
@@ -174,15 +175,32 @@ impl Lab {
         )
     }
 
-    fn up_with_address(&self, host: Host, dev: &str, addrs: &[(Ipv4Addr, u8)]) -> Result<()> {
+    /// Assigns addresses (IPv6 without duplicate-address detection, so they are usable at
+    /// once) and brings the interface up.
+    fn up_with_addresses(&self, host: Host, dev: &str, addrs: &[(IpAddr, u8)]) -> Result<()> {
         for (addr, len) in addrs {
-            self.ip(host, &["addr", "add", &format!("{addr}/{len}"), "dev", dev])?;
+            let prefix = format!("{addr}/{len}");
+            let mut args = vec!["addr", "add", &prefix, "dev", dev];
+            if addr.is_ipv6() {
+                args.push("nodad");
+            }
+            self.ip(host, &args)?;
         }
         self.ip(host, &["link", "set", dev, "up"])
     }
 
+    /// Adds a route for `dest` (a prefix or `default`) via `next_hop`.
+    fn route_via(&self, host: Host, dest: &str, next_hop: IpAddr) -> Result<()> {
+        let family = if next_hop.is_ipv6() { "-6" } else { "-4" };
+        self.ip(
+            host,
+            &[family, "route", "add", dest, "via", &next_hop.to_string()],
+        )
+    }
+
     fn wire(&mut self) -> Result<()> {
         let a = self.addresses.clone();
+        let a6 = a.v6.clone();
         let lan_host = if self.router.is_some() {
             Host::Router
         } else {
@@ -193,7 +211,6 @@ impl Lab {
         } else {
             ifname::GATEWAY_OUTER
         };
-        let lan_len = a.lan.prefix_len();
         if a.clients.len() == 1 {
             self.veth(Host::Client(0), ifname::CLIENT, lan_host, lan_if)?;
         } else {
@@ -204,84 +221,86 @@ impl Lab {
                 self.ip(lan_host, &["link", "set", &port, "master", lan_if, "up"])?;
             }
         }
-        self.up_with_address(lan_host, lan_if, &[(a.lan_next_hop, lan_len)])?;
-        for (i, client) in a.clients.iter().enumerate() {
-            self.up_with_address(Host::Client(i), ifname::CLIENT, &[(*client, lan_len)])?;
+        let (lan_len, lan6_len) = (a.lan.prefix_len(), a6.lan.prefix_len());
+        self.up_with_addresses(
+            lan_host,
+            lan_if,
+            &[
+                (a.lan_next_hop.into(), lan_len),
+                (a6.lan_next_hop.into(), lan6_len),
+            ],
+        )?;
+        for (i, (client, client6)) in a.clients.iter().zip(&a6.clients).enumerate() {
+            self.up_with_addresses(
+                Host::Client(i),
+                ifname::CLIENT,
+                &[((*client).into(), lan_len), ((*client6).into(), lan6_len)],
+            )?;
             if self.router.is_some() {
-                self.ip(
-                    Host::Client(i),
-                    &[
-                        "route",
-                        "add",
-                        "default",
-                        "via",
-                        &a.lan_next_hop.to_string(),
-                    ],
-                )?;
+                self.route_via(Host::Client(i), "default", a.lan_next_hop.into())?;
+                self.route_via(Host::Client(i), "default", a6.lan_next_hop.into())?;
             }
         }
-        if let (Some(router), Some(wan), Some(router_wan)) = (self.router, a.wan, a.router_wan) {
+        if let (Some(router), Some(wan), Some(router_wan), Some(wan6), Some(router_wan6)) =
+            (self.router, a.wan, a.router_wan, a6.wan, a6.router_wan)
+        {
             self.veth(
                 Host::Router,
                 ifname::ROUTER_WAN,
                 Host::Gateway,
                 ifname::GATEWAY_OUTER,
             )?;
-            self.up_with_address(
+            self.up_with_addresses(
                 Host::Router,
                 ifname::ROUTER_WAN,
-                &[(router_wan, wan.prefix_len())],
+                &[
+                    (router_wan.into(), wan.prefix_len()),
+                    (router_wan6.into(), wan6.prefix_len()),
+                ],
             )?;
-            self.up_with_address(
+            self.up_with_addresses(
                 Host::Gateway,
                 ifname::GATEWAY_OUTER,
-                &[(a.gateway_outer, wan.prefix_len())],
+                &[
+                    (a.gateway_outer.into(), wan.prefix_len()),
+                    (a6.gateway_outer.into(), wan6.prefix_len()),
+                ],
             )?;
             if !router.masquerades() {
-                self.ip(
-                    Host::Gateway,
-                    &[
-                        "route",
-                        "add",
-                        &a.lan.to_string(),
-                        "via",
-                        &router_wan.to_string(),
-                    ],
-                )?;
+                self.route_via(Host::Gateway, &a.lan.to_string(), router_wan.into())?;
+                self.route_via(Host::Gateway, &a6.lan.to_string(), router_wan6.into())?;
             }
             self.sysctl(Host::Router, &forwarding_sysctls())?;
         }
-        let protected_len = a.protected.prefix_len();
         self.veth(
             Host::Gateway,
             ifname::GATEWAY_CORE,
             Host::Core,
             ifname::CORE,
         )?;
-        self.up_with_address(
+        let (len, len6) = (a.protected.prefix_len(), a6.protected.prefix_len());
+        self.up_with_addresses(
             Host::Gateway,
             ifname::GATEWAY_CORE,
-            &[(a.gateway_inner, protected_len)],
+            &[
+                (a.gateway_inner.into(), len),
+                (a6.gateway_inner.into(), len6),
+            ],
         )?;
-        self.up_with_address(
+        self.up_with_addresses(
             Host::Core,
             ifname::CORE,
             &[
-                (a.core, protected_len),
-                (a.pcscf, protected_len),
-                (a.dns, protected_len),
+                (a.core.into(), len),
+                (a.pcscf.into(), len),
+                (a.dns.into(), len),
+                (a6.core.into(), len6),
+                (a6.pcscf.into(), len6),
+                (a6.dns.into(), len6),
             ],
         )?;
-        self.ip(
-            Host::Core,
-            &[
-                "route",
-                "add",
-                &a.pool.to_string(),
-                "via",
-                &a.gateway_inner.to_string(),
-            ],
-        )?;
+        self.route_via(Host::Core, &a.pool.to_string(), a.gateway_inner.into())?;
+        self.route_via(Host::Core, &a6.pool.to_string(), a6.gateway_inner.into())?;
         self.sysctl(Host::Gateway, &forwarding_sysctls())?;
         if let Some(router) = self.router {
             let rules = router.ruleset();
@@ -534,11 +553,12 @@ fn parse_ping_rtts(output: &str) -> Vec<Duration> {
         .collect()
 }
 
-fn forwarding_sysctls() -> [(&'static str, &'static str); 3] {
+fn forwarding_sysctls() -> [(&'static str, &'static str); 4] {
     [
         ("net.ipv4.ip_forward", "1"),
         ("net.ipv4.conf.all.rp_filter", "0"),
         ("net.ipv4.conf.default.rp_filter", "0"),
+        ("net.ipv6.conf.all.forwarding", "1"),
     ]
 }
 

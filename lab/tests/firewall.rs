@@ -132,6 +132,33 @@ fn type_8_blocks_everything_but_the_proxy_which_connects_to_80_only() {
 }
 
 #[test]
+fn rules_apply_to_ipv6_as_well() {
+    let lab = Lab::builder()
+        .with_router(Router::Firewall(Firewall::Tcp80And443))
+        .build()
+        .unwrap();
+    let gw6 = lab.addresses().v6.gateway_outer;
+    let _udp = lab
+        .udp_echo(Host::Gateway, SocketAddr::from((gw6, 500)))
+        .unwrap();
+    let _tcp80 = lab
+        .tcp_echo(Host::Gateway, SocketAddr::from((gw6, 80)))
+        .unwrap();
+    let _tcp22 = lab
+        .tcp_echo(Host::Gateway, SocketAddr::from((gw6, 22)))
+        .unwrap();
+    let c = Host::Client(0);
+    assert!(lab
+        .udp_roundtrip(c, SocketAddr::from((gw6, 500)), b"ike", SHORT)
+        .is_err());
+    assert!(lab
+        .tcp_roundtrip(c, SocketAddr::from((gw6, 22)), b"ssh", SHORT)
+        .is_err());
+    lab.tcp_roundtrip(c, SocketAddr::from((gw6, 80)), b"tpkt", SHORT)
+        .unwrap();
+}
+
+#[test]
 fn types_without_proxy_have_none() {
     let lab = Lab::builder()
         .with_router(Router::Firewall(Firewall::TcpOnly))

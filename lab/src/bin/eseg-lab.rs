@@ -108,6 +108,18 @@ fn describe_json(lab: &Lab) -> lab::Result<String> {
         "dns": a.dns.to_string(),
         "pool": a.pool.to_string(),
         "proxy": lab.proxy().map(|p| p.to_string()),
+        "v6": {
+            "clients": a.v6.clients.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "gateway_outer": a.v6.gateway_outer.to_string(),
+            "gateway_inner": a.v6.gateway_inner.to_string(),
+            "router_wan": a.v6.router_wan.map(|r| r.to_string()),
+            "lan": a.v6.lan.to_string(),
+            "protected": a.v6.protected.to_string(),
+            "core": a.v6.core.to_string(),
+            "pcscf": a.v6.pcscf.to_string(),
+            "dns": a.v6.dns.to_string(),
+            "pool": a.v6.pool.to_string(),
+        },
     });
     Ok(value.to_string())
 }
@@ -131,18 +143,28 @@ fn describe_table(lab: &Lab) -> lab::Result<String> {
             lab.netns(host)?
         ));
     }
-    for (i, c) in a.clients.iter().enumerate() {
-        out.push_str(&format!("client{i} outer    {c} (LAN {})\n", a.lan));
+    for (i, (c, c6)) in a.clients.iter().zip(&a.v6.clients).enumerate() {
+        out.push_str(&format!(
+            "client{i} outer    {c} / {c6} (LAN {} / {})\n",
+            a.lan, a.v6.lan
+        ));
     }
-    out.push_str(&format!("gateway outer    {}\n", a.gateway_outer));
+    out.push_str(&format!(
+        "gateway outer    {} / {}\n",
+        a.gateway_outer, a.v6.gateway_outer
+    ));
     out.push_str(&format!(
         "protected subnet {} (gateway {}, core {})\n",
         a.protected, a.gateway_inner, a.core
     ));
+    out.push_str(&format!(
+        "                 {} (gateway {}, core {})\n",
+        a.v6.protected, a.v6.gateway_inner, a.v6.core
+    ));
     out.push_str(&format!("P-CSCF / DNS     {} / {}\n", a.pcscf, a.dns));
     out.push_str(&format!(
-        "pool             {} (routed to the gateway by the core)\n",
-        a.pool
+        "pool             {} / {} (routed to the gateway by the core)\n",
+        a.pool, a.v6.pool
     ));
     if let Some(proxy) = lab.proxy() {
         out.push_str(&format!("HTTP proxy       {proxy}\n"));
