@@ -196,8 +196,8 @@ fn unreachable_defaults(errors: &[ConfigError]) -> ! {
     panic!("built-in defaults are invalid: {errors:?}")
 }
 
-/// The dotted key whose value sits at `offset`, found from the nearest `[table]` header above
-/// and the `key =` on the offset's line (the TOML parser reports type errors with a span only).
+/// The dotted key at `offset` (its value or the key itself), found from the nearest `[table]`
+/// header above and the `key =` on the offset's line (the TOML parser reports type errors with a span only).
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let before = text.get(..offset)?;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -208,11 +208,15 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         .map(str::trim)
         .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-    let key = before
+    let line_end = text
         .get(line_start..)?
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let key = text
+        .get(line_start..line_end)?
         .split_once('=')
         .map(|(k, _)| k.trim().to_owned())
-        .filter(|k| !k.is_empty());
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
     match (table, key) {
         (Some(t), Some(k)) => Some(format!("{t}.{k}")),
         (None, Some(k)) => Some(k),
