@@ -4,6 +4,7 @@
 //! Linux only. `unsafe` appears only around ioctls, each block with a `// SAFETY:` comment.
 
 pub mod dataplane;
+pub mod http_proxy;
 pub mod ifctl;
 pub mod tcp;
 pub mod tun;

@@ -32,7 +32,7 @@ use crate::cp::AddressPool;
 use crate::crypto::{CookieSecrets, Secret, SkCipher};
 use crate::error::Error;
 use crate::events::{CloseReason, Event, IkeSaHandle};
-use crate::path::{Path, Transmit};
+use crate::path::{Path, Transmit, Transport};
 use crate::proposal::IkeAlgorithms;
 use crate::wire::{ExchangeType, Flags, IkeHeader, Message, PayloadBody};
 
@@ -456,7 +456,14 @@ impl IkeSa {
     /// NAT rebinding: an authenticated message from a new remote address moves the SA there
     /// (RFC 7296 §2.23: only for the side not behind a NAT... the responder follows the initiator).
     fn follow_peer(&mut self, ctx: &mut Ctx<'_>, path: Path) {
-        if path != self.path && path.transport == self.path.transport {
+        // A TCP peer that reconnects keeps its IKE SA on the new connection
+        // (<https://www.rfc-editor.org/rfc/rfc9329#section-6>): any TCP connection replaces
+        // any other, but UDP and TCP never replace each other here.
+        let same_kind = matches!(
+            (path.transport, self.path.transport),
+            (Transport::Udp, Transport::Udp) | (Transport::Tcp(_), Transport::Tcp(_))
+        );
+        if path != self.path && same_kind {
             self.path = path;
             if self.is_established() {
                 ctx.event(Event::PathChanged {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ikev2::events::{Event, IkeSaHandle};
-use ikev2::path::Path;
+use ikev2::path::{Path, Transport};
 use ikev2::Endpoint;
 
 use super::ike_sockets::IkeSockets;
@@ -26,6 +26,7 @@ pub struct Driver {
     endpoint: Endpoint,
     sockets: Arc<IkeSockets>,
     book: SaBook,
+    shared: Arc<Shared>,
     clock: Clock,
     started: Instant,
     role: &'static str,
@@ -52,7 +53,8 @@ impl Driver {
         Self {
             endpoint,
             sockets,
-            book: SaBook::new(shared),
+            book: SaBook::new(Arc::clone(&shared)),
+            shared,
             clock,
             started: clock(),
             role,
@@ -85,6 +87,12 @@ impl Driver {
         let path = Path::udp(datagram.local, datagram.remote);
         self.endpoint
             .handle_datagram(self.now(), path, &datagram.message);
+    }
+
+    /// Feeds one IKE message that arrived on any path (a TCP connection: see
+    /// `dataplane::tcp_transport`) to the engine.
+    pub fn handle_message(&mut self, path: Path, message: &[u8]) {
+        self.endpoint.handle_datagram(self.now(), path, message);
     }
 
     /// Runs the engine's due timers.
@@ -141,7 +149,15 @@ impl Driver {
     /// the events.
     pub fn flush(&mut self) -> Vec<Event> {
         while let Some(transmit) = self.endpoint.poll_transmit() {
-            if let Err(e) = self.sockets.send(&transmit) {
+            let sent = match transmit.path.transport {
+                Transport::Udp => self.sockets.send(&transmit),
+                Transport::Tcp(connection) => self
+                    .shared
+                    .tcp
+                    .send_ike(connection, &transmit.data)
+                    .map_err(std::io::Error::other),
+            };
+            if let Err(e) = sent {
                 tracing::warn!(remote = %transmit.path.remote, error = %e, "cannot send IKE message");
             }
         }

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, Cache};
+use ikev2::path::{Path, TcpConnectionId, Transport};
 
 /// One published version of the table.
 type Map = HashMap<u32, Egress>;
@@ -24,6 +25,25 @@ pub enum Egress {
         /// The peer's address and port.
         remote: SocketAddr,
     },
+    /// TPKT' frames on one TCP connection (TR 33.830 clause 8.5.2.3).
+    Tcp {
+        /// The connection (see `dataplane::tcp_conn`).
+        connection: TcpConnectionId,
+    },
+}
+
+impl Egress {
+    /// Where ESP goes for an IKE SA on `path`: the same UDP addresses or the same TCP
+    /// connection.
+    pub fn for_path(path: &Path) -> Self {
+        match path.transport {
+            Transport::Udp => Egress::Udp {
+                local: path.local,
+                remote: path.remote,
+            },
+            Transport::Tcp(connection) => Egress::Tcp { connection },
+        }
+    }
 }
 
 /// The egress of every outbound SA, by SPI.

@@ -78,7 +78,8 @@ impl Shared {
     /// Installs both directions of a CHILD SA and routes the peer's traffic selectors
     /// (`ts_remote`) to its outbound SA.
     pub fn install_child(&self, child: &ChildSaInstalled) -> Result<InstalledChild, InstallError> {
-        if !child.udp_encapsulation || child.path.transport != Transport::Udp {
+        // Over TCP every packet is framed, whatever NAT detection found.
+        if !child.udp_encapsulation && child.path.transport == Transport::Udp {
             return Err(InstallError::NotEncapsulated);
         }
         let algorithm = esp_algorithm(child.cipher.encr(), child.cipher.integ())?;
@@ -114,13 +115,7 @@ impl Shared {
             .map_err(InstallError::Sa)?,
         );
         self.egress.update(|t| {
-            t.insert(
-                outbound.spi(),
-                Egress::Udp {
-                    local: child.path.local,
-                    remote: child.path.remote,
-                },
-            )
+            t.insert(outbound.spi(), Egress::for_path(&child.path))
         });
         self.sadb.update(|t| {
             t.insert_inbound(Arc::clone(&inbound));

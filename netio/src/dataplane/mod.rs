@@ -30,6 +30,9 @@ pub mod logging;
 pub mod natt;
 pub mod sa_book;
 pub mod status;
+pub mod tcp_conn;
+pub mod tcp_stream;
+pub mod tcp_transport;
 mod worker;
 
 use std::net::{IpAddr, SocketAddr};
@@ -143,6 +146,8 @@ pub struct Shared {
     pub counters: Counters,
     /// Destination rule for decrypted packets.
     pub policy: DestinationPolicy,
+    /// Open TPKT' connections (the TCP transport, [`tcp_transport`]).
+    pub tcp: tcp_conn::TcpConnections,
 }
 
 impl Shared {
@@ -183,6 +188,7 @@ pub struct DataPlaneIo {
 pub struct DataPlane {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    tun_writer: Arc<crate::tun::TunQueue>,
 }
 
 impl DataPlane {
@@ -212,6 +218,7 @@ impl DataPlane {
         let mut plane = DataPlane {
             stop,
             threads: Vec::new(),
+            tun_writer: Arc::clone(&first_queue),
         };
         for (i, queue) in queues.iter().enumerate() {
             let (ctx, queue) = (ctx.clone(), Arc::clone(queue));
@@ -238,6 +245,11 @@ impl DataPlane {
             );
         }
         Ok(plane)
+    }
+
+    /// A TUN queue to write decrypted packets to (for the TCP transport).
+    pub fn tun_writer(&self) -> Arc<crate::tun::TunQueue> {
+        Arc::clone(&self.tun_writer)
     }
 
     /// Stops the workers and waits for them.

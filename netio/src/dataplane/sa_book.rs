@@ -168,13 +168,8 @@ impl SaBook {
                 if let Some(r) = self.sas.get_mut(&handle) {
                     r.path = *path;
                     for c in r.children.values() {
-                        self.shared.set_egress(
-                            c.installed.outbound.spi(),
-                            Egress::Udp {
-                                local: path.local,
-                                remote: path.remote,
-                            },
-                        );
+                        self.shared
+                            .set_egress(c.installed.outbound.spi(), Egress::for_path(path));
                     }
                 }
                 tracing::info!(remote = %path.remote, "peer moved");

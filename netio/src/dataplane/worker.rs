@@ -136,6 +136,10 @@ fn seal_step(
                 counters.send_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
+        Some(Egress::Tcp { connection }) => {
+            // Drops (queue full, connection gone) are counted by the TCP transport.
+            ctx.shared.tcp.send_esp(connection, buf.data());
+        }
         None => {
             counters.no_route.fetch_add(1, Ordering::Relaxed);
         }
