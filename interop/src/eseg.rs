@@ -171,7 +171,7 @@ impl EsegProcess {
                 "debug".as_ref(),
             ],
         )?;
-        process.wait_for_output("gateway up", Duration::from_secs(10))?;
+        process.wait_for_output("gateway up", Duration::from_secs(30))?;
         Ok(EsegProcess { process, socket })
     }
 

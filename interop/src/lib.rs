@@ -9,11 +9,13 @@
 //! - [`parse_list_sas`] reads strongSwan's SA list into [`IkeSa`]/[`ChildSa`] for comparison with
 //!   eseg's own status report.
 //! - [`EsegProcess`] starts `eseg-gateway` or `eseg-client` with the same identities and PSK.
+//! - [`child_sas_agree`] checks that both sides describe the same CHILD SA and traffic.
 //! - [`PingRun`] measures reply gaps while a tunnel is rekeyed or a peer dies.
 //!
 //! Everything is stopped when its guard is dropped, and the [`lab::Lab`] removes the namespaces,
 //! also when a scenario panics. Needs root, iproute2 and the strongSwan packages.
 
+mod agreement;
 mod charon;
 mod error;
 mod eseg;
@@ -24,6 +26,7 @@ mod vici_text;
 
 use std::sync::{Mutex, MutexGuard};
 
+pub use agreement::child_sas_agree;
 pub use charon::{wait_until, Charon, CharonOptions, Initiated, CHARON};
 pub use error::{Error, Result};
 pub use eseg::{binaries, Binaries, EsegProcess, GatewaySettings};
