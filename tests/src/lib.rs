@@ -29,12 +29,11 @@ pub fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| {
         let exe = std::env::current_exe().unwrap_or_default();
-        // target/<profile>/deps/<test> -> target/<profile>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        // target/<profile>/deps/<test> or target/<profile>/<program> -> target/<profile>
+        let mut profile_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+        if profile_dir.ends_with("deps") {
+            profile_dir.pop();
+        }
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let target_dir = profile_dir
             .parent()
