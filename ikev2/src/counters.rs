@@ -41,6 +41,8 @@ pub struct Counters {
     pub ike_sas_established: u64,
     /// IKE SAs closed (any reason).
     pub ike_sas_closed: u64,
+    /// IKE SAs replaced by a rekey.
+    pub ike_sas_rekeyed: u64,
     /// CHILD SAs installed.
     pub child_sas_installed: u64,
 }

@@ -74,7 +74,6 @@ pub struct Endpoint {
     by_init: BTreeMap<(u64, std::net::SocketAddr), IkeSaHandle>,
     timers: BTreeSet<(Instant, IkeSaHandle)>,
     deadlines: BTreeMap<IkeSaHandle, Instant>,
-    next_handle: u64,
     shared: Shared,
 }
 
@@ -102,8 +101,9 @@ impl Endpoint {
             by_init: BTreeMap::new(),
             timers: BTreeSet::new(),
             deadlines: BTreeMap::new(),
-            next_handle: 1,
             shared: Shared {
+                spawned: Vec::new(),
+                next_handle: 1,
                 transmits: VecDeque::new(),
                 events: VecDeque::new(),
                 counters: Counters::default(),
@@ -187,8 +187,8 @@ impl Endpoint {
     }
 
     fn fresh_handle(&mut self) -> IkeSaHandle {
-        let handle = IkeSaHandle(self.next_handle);
-        self.next_handle += 1;
+        let handle = IkeSaHandle(self.shared.next_handle);
+        self.shared.next_handle += 1;
         handle
     }
 
@@ -210,6 +210,7 @@ impl Endpoint {
                 config: &self.config,
                 pool: self.pool.as_mut(),
                 shared: &mut self.shared,
+                spis_in_use: &self.by_spi,
             };
             f(&mut sa, &mut ctx);
         }
@@ -220,6 +221,9 @@ impl Endpoint {
             .skip(first_event)
             .any(|e| matches!(e, Event::IkeSaEstablished { sa: s, .. } if *s == handle));
         self.reindex(now, sa);
+        for spawned in std::mem::take(&mut self.shared.spawned) {
+            self.reindex(now, spawned);
+        }
         if established {
             self.apply_unique_policy(now, handle);
         }
@@ -349,6 +353,7 @@ impl Endpoint {
                 config: &self.config,
                 pool: self.pool.as_mut(),
                 shared: &mut self.shared,
+                spis_in_use: &self.by_spi,
             };
             init::respond(&mut ctx, handle, path, data, message, half_open, spi_r)
         };
@@ -394,6 +399,7 @@ impl Endpoint {
                 config: &self.config,
                 pool: self.pool.as_mut(),
                 shared: &mut self.shared,
+                spis_in_use: &self.by_spi,
             };
             init::initiate(&mut ctx, handle, peer, path, spi_i)
                 .map_err(CommandError::InvalidConfig)?
@@ -464,6 +470,11 @@ impl Endpoint {
     ) -> Result<(), CommandError> {
         self.require_child(sa, child)?;
         self.command(now, sa, Command::RekeyChild(child))
+    }
+
+    /// Rekeys the IKE SA now (§2.18); `IkeSaRekeyed{old, new}` follows.
+    pub fn rekey_ike(&mut self, now: Instant, sa: IkeSaHandle) -> Result<(), CommandError> {
+        self.command(now, sa, Command::RekeyIke)
     }
 
     /// Deletes a CHILD SA (INFORMATIONAL with Delete).

@@ -100,6 +100,8 @@ pub enum CloseReason {
     PeerUnreachable,
     /// The exchange failed with this error (ours or a notify from the peer).
     Failed(Error),
+    /// Rekeyed: its successor (announced by `IkeSaRekeyed`) carries on with its CHILD SAs.
+    Rekeyed,
     /// A newer IKE SA with the same identity replaced it ([`crate::config::UniquePolicy::Replace`]).
     Replaced,
     /// A half-open (responder) IKE SA never completed IKE_AUTH.
@@ -154,6 +156,15 @@ pub enum Event {
         /// The new path.
         path: Path,
     },
+    /// The IKE SA was rekeyed (RFC 7296 §2.18): from now on it is `new`, and its CHILD SAs
+    /// (same ids, same keys) belong to `new`. `old` closes later with `CloseReason::Rekeyed`,
+    /// which does not touch the CHILD SAs.
+    IkeSaRekeyed {
+        /// The handle used so far.
+        old: IkeSaHandle,
+        /// The handle from now on.
+        new: IkeSaHandle,
+    },
     /// A liveness check ([`crate::Endpoint::check_liveness`] or DPD) was answered.
     PeerAlive {
         /// The IKE SA.
@@ -177,6 +188,7 @@ impl Event {
             | Event::VirtualIp { sa, .. }
             | Event::PathChanged { sa, .. }
             | Event::PeerAlive { sa }
+            | Event::IkeSaRekeyed { old: sa, .. }
             | Event::Closed { sa, .. } => *sa,
             Event::ChildSaInstalled(installed) => installed.sa,
         }

@@ -342,6 +342,7 @@ fn a_day_of_short_lifetimes_rekeys_without_gaps() {
     let mut client = common::client_peer();
     let mut server = common::server_peer();
     for peer in [&mut client, &mut server] {
+        peer.lifetimes.ike_rekey = Some(Duration::from_secs(3600));
         peer.lifetimes.child_rekey = Some(Duration::from_secs(600));
         peer.lifetimes.child_hard = Some(Duration::from_secs(900));
         peer.lifetimes.jitter = Duration::from_secs(60);
@@ -361,7 +362,14 @@ fn a_day_of_short_lifetimes_rekeys_without_gaps() {
         );
         assert!(client_live.len() <= 2 && server_live.len() <= 2);
     }
-    assert!(pair.client.is_established(sa));
+    assert!(
+        !pair.client.is_established(sa),
+        "the IKE SA was rekeyed too"
+    );
+    assert_eq!(pair.client.ike_sa_count(), 1);
+    assert_eq!(pair.server.ike_sa_count(), 1);
+    let ike_rekeys = rekeyed(&pair.client_events).len();
+    assert!(ike_rekeys >= 20, "only {ike_rekeys} IKE rekeys");
     let rekeys = pair
         .client_events
         .iter()
@@ -370,7 +378,10 @@ fn a_day_of_short_lifetimes_rekeys_without_gaps() {
     assert!(rekeys >= 100, "only {rekeys} rekeys");
     assert_eq!(pair.client.child_sa_count(), 1);
     assert_eq!(pair.server.child_sa_count(), 1);
-    assert!(Pair::closed(&pair.client_events).is_empty());
+    assert!(Pair::closed(&pair.client_events)
+        .iter()
+        .all(|r| **r == CloseReason::Rekeyed));
+    assert_eq!(Pair::closed(&pair.client_events).len(), ike_rekeys);
 }
 
 #[test]
@@ -393,4 +404,77 @@ fn second_ike_sa_with_the_same_identity_kept_or_replaced() {
             );
         }
     }
+}
+
+fn rekeyed(events: &[Event]) -> Vec<(ikev2::IkeSaHandle, ikev2::IkeSaHandle)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeSaRekeyed { old, new } => Some((*old, *new)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ike_sa_rekey_from_either_side_keeps_the_child_sas() {
+    for side in [Side::Client, Side::Server] {
+        let mut pair = Pair::default_pair();
+        let sa = pair.connect();
+        let server_sa = pair.server_events[0].sa();
+        match side {
+            Side::Client => pair.client.rekey_ike(pair.now, sa).unwrap(),
+            Side::Server => pair.server.rekey_ike(pair.now, server_sa).unwrap(),
+        }
+        pair.drive();
+        let client_rekeys = rekeyed(&pair.client_events);
+        let server_rekeys = rekeyed(&pair.server_events);
+        assert_eq!(client_rekeys.len(), 1, "{side:?}");
+        assert_eq!(server_rekeys.len(), 1);
+        let new_sa = client_rekeys[0].1;
+        assert_eq!(client_rekeys[0].0, sa);
+        assert!(pair.client.is_established(new_sa));
+        assert!(!pair.client.is_established(sa));
+        assert_eq!(pair.client.ike_sa_count(), 1);
+        assert_eq!(pair.server.ike_sa_count(), 1);
+        assert_eq!(pair.client.child_sa_count(), 1);
+        assert_eq!(pair.server.child_sa_count(), 1);
+        assert_eq!(
+            Pair::closed(&pair.client_events),
+            vec![&CloseReason::Rekeyed]
+        );
+        assert_eq!(
+            live_children(&pair.client_events).len(),
+            1,
+            "CHILD SAs survive"
+        );
+        // The new IKE SA works: rekey the CHILD SA over it, then close it.
+        let child = pair.client.child_sas(new_sa)[0];
+        pair.client.rekey_child(pair.now, new_sa, child).unwrap();
+        pair.drive();
+        assert_eq!(Pair::installed(&pair.server_events).len(), 2);
+        pair.client.close(pair.now, new_sa).unwrap();
+        pair.drive();
+        assert_eq!(pair.client.ike_sa_count() + pair.server.ike_sa_count(), 0);
+        assert_eq!(pair.pool.in_use(), 0);
+    }
+}
+
+#[test]
+fn simultaneous_ike_rekeys_converge() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    let server_sa = pair.server_events[0].sa();
+    pair.client.rekey_ike(pair.now, sa).unwrap();
+    pair.server.rekey_ike(pair.now, server_sa).unwrap();
+    pair.drive();
+    pair.advance(Duration::from_secs(120));
+    assert_eq!(pair.client.ike_sa_count(), 1);
+    assert_eq!(pair.server.ike_sa_count(), 1);
+    assert_eq!(pair.client.child_sa_count(), 1);
+    assert!(!rekeyed(&pair.client_events).is_empty());
+    assert_eq!(
+        rekeyed(&pair.client_events).len(),
+        rekeyed(&pair.server_events).len()
+    );
 }

@@ -149,8 +149,7 @@ pub(crate) fn handle_request(
         .sa()
         .is_some_and(|s| s.proposals.iter().any(|p| p.protocol == ProtocolId::Ike))
     {
-        // IKE SA rekeying is not offered by this engine (it rekeys by re-authenticating).
-        return refuse(sa, ctx, e, Error::NoProposalChosen);
+        return super::rekey_ike::handle_request(sa, ctx, e, id, view);
     }
     let Some(ni) = view.nonce() else {
         return refuse(sa, ctx, e, Error::InvalidSyntax("no Ni"));

@@ -27,6 +27,7 @@ pub(crate) enum Command {
     DeleteChild(ChildSaId),
     CreateChild(Vec<TrafficSelector>, Vec<TrafficSelector>),
     RekeyChild(ChildSaId),
+    RekeyIke,
 }
 
 /// The established state. Holding the [`AuthVerified`] token is what makes it reachable only
@@ -46,6 +47,9 @@ pub(crate) struct Established {
     pub(crate) closing: Option<CloseReason>,
     /// Our CREATE_CHILD_SA in flight.
     pub(crate) creating: Option<create_child::Creating>,
+    /// Our IKE rekey in flight.
+    pub(crate) rekeying_ike: Option<super::rekey_ike::RekeyingIke>,
+    pub(crate) ike_rekey_at: Option<Instant>,
 }
 
 impl Established {
@@ -68,6 +72,28 @@ impl Established {
             lifetimes: peer.lifetimes,
             closing: None,
             creating: None,
+            rekeying_ike: None,
+            ike_rekey_at: peer
+                .lifetimes
+                .ike_rekey
+                .map(|limit| super::child::soft_deadline(ctx, limit, peer.lifetimes.jitter)),
+        }
+    }
+
+    /// The state of an IKE SA created by rekeying `old`: same authentication, CHILD SAs,
+    /// virtual IPs and queued commands; new IKE lifetime.
+    pub(crate) fn inherit(old: Established, ctx: &mut Ctx<'_>) -> Self {
+        let ike_rekey_at = old
+            .lifetimes
+            .ike_rekey
+            .map(|limit| super::child::soft_deadline(ctx, limit, old.lifetimes.jitter));
+        Established {
+            ike_rekey_at,
+            last_inbound: ctx.now,
+            creating: None,
+            rekeying_ike: None,
+            closing: None,
+            ..old
         }
     }
 
@@ -86,7 +112,10 @@ impl Established {
             .filter(|c| !c.rekeyed)
             .flat_map(|c| [c.rekey_at, c.expire_at])
             .flatten();
-        dpd.into_iter().chain(children).min()
+        dpd.into_iter()
+            .chain(children)
+            .chain(self.ike_rekey_at)
+            .min()
     }
 }
 
@@ -137,6 +166,10 @@ pub(crate) fn handle_timeout(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
             child.rekey_at = None;
             due.push(Command::RekeyChild(child.id));
         }
+    }
+    if e.ike_rekey_at.is_some_and(|t| t <= now) {
+        e.ike_rekey_at = None;
+        due.push(Command::RekeyIke);
     }
     for command in due {
         e.enqueue(command);
@@ -192,6 +225,7 @@ pub(crate) fn start_queued(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
             }
             Command::CreateChild(ts_i, ts_r) => create_child::start_new(sa, ctx, ts_i, ts_r),
             Command::RekeyChild(id) => create_child::start_rekey(sa, ctx, id),
+            Command::RekeyIke => super::rekey_ike::start(sa, ctx),
         };
         if let Err(e) = result {
             sa.fail(CloseReason::Failed(e));
@@ -318,6 +352,7 @@ pub(crate) fn handle_response(
                 });
             }
         }
+        RequestKind::RekeyIke => return super::rekey_ike::handle_response(sa, ctx, e, view),
         RequestKind::CreateChild | RequestKind::RekeyChild(_) => {
             return create_child::handle_response(sa, ctx, e, kind, view);
         }

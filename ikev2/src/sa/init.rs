@@ -314,7 +314,7 @@ fn complete(
 }
 
 /// Builds the SK ciphers for both directions from the IKE SA keys.
-fn install_crypto(
+pub(crate) fn install_crypto(
     sa: &mut IkeSa,
     algorithms: proposal::IkeAlgorithms,
     keys: &IkeSaKeys,

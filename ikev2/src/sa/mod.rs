@@ -17,6 +17,7 @@ pub(crate) mod child;
 pub(crate) mod create_child;
 pub(crate) mod established;
 pub(crate) mod init;
+pub(crate) mod rekey_ike;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -36,6 +37,9 @@ use crate::path::{Path, Transmit, Transport};
 use crate::proposal::IkeAlgorithms;
 use crate::wire::{ExchangeType, Flags, IkeHeader, Message, PayloadBody};
 
+/// How long an IKE SA replaced by a rekey waits for the peer's Delete before it goes.
+const REKEYED_LINGER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Which end of the IKE SA we are (the original roles, §2.2; kept across rekeys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -51,6 +55,9 @@ pub(crate) struct Shared {
     /// Inbound ESP SPIs in use (unique within the endpoint).
     pub(crate) child_spis: BTreeSet<u32>,
     pub(crate) cookies: CookieSecrets,
+    /// IKE SAs created while running another one (IKE rekeys), for the endpoint to adopt.
+    pub(crate) spawned: Vec<IkeSa>,
+    pub(crate) next_handle: u64,
 }
 
 impl Shared {
@@ -72,6 +79,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a EndpointConfig,
     pub(crate) pool: &'a mut dyn AddressPool,
     pub(crate) shared: &'a mut Shared,
+    /// Local IKE SPIs in use.
+    pub(crate) spis_in_use: &'a std::collections::BTreeMap<u64, IkeSaHandle>,
 }
 
 impl Ctx<'_> {
@@ -109,6 +118,7 @@ pub(crate) enum RequestKind {
     DeleteChild(crate::events::ChildSaId),
     CreateChild,
     RekeyChild(crate::events::ChildSaId),
+    RekeyIke,
 }
 
 /// Our request in flight.
@@ -126,6 +136,10 @@ pub(crate) enum State {
     InitiatorAuth(Box<auth::ExpectAuthResponse>),
     ResponderAuth(Box<auth::ExpectAuthRequest>),
     Established(Box<established::Established>),
+    /// Replaced by a rekeyed IKE SA (the successor); only the Delete remains to be done.
+    Rekeyed {
+        since: Instant,
+    },
     Closed,
 }
 
@@ -255,6 +269,7 @@ impl IkeSa {
         let state = match &self.state {
             State::ResponderAuth(_) => Some(self.created + config.half_open_timeout),
             State::Established(e) => e.deadline(),
+            State::Rekeyed { since, .. } => Some(*since + REKEYED_LINGER),
             _ => None,
         };
         [retransmit, state].into_iter().flatten().min()
@@ -285,6 +300,10 @@ impl IkeSa {
             && self.created + ctx.config.half_open_timeout <= ctx.now
         {
             self.close(ctx, CloseReason::HalfOpenTimeout);
+            return;
+        }
+        if matches!(self.state, State::Rekeyed { since, .. } if since + REKEYED_LINGER <= ctx.now) {
+            self.close(ctx, CloseReason::Rekeyed);
             return;
         }
         established::handle_timeout(self, ctx);
@@ -364,6 +383,10 @@ impl IkeSa {
             State::Established(s) => {
                 established::handle_request(self, ctx, s, header.exchange_type, id, view)
             }
+            old @ State::Rekeyed { .. } => {
+                rekey_ike::handle_old_request(self, ctx, header.exchange_type, id, view);
+                old
+            }
             other => {
                 ctx.shared.counters.dropped_unexpected += 1;
                 other
@@ -428,6 +451,12 @@ impl IkeSa {
                 auth::handle_response(self, ctx, *s, view)
             }
             State::Established(s) => established::handle_response(self, ctx, s, kind, view),
+            old @ State::Rekeyed { .. } => {
+                if kind == RequestKind::DeleteIke {
+                    self.fail(CloseReason::Rekeyed);
+                }
+                old
+            }
             other => {
                 ctx.shared.counters.dropped_unexpected += 1;
                 other
