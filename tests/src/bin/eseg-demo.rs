@@ -4,9 +4,9 @@
 //! plain veth next to it, prints a summary and cleans everything up (also on failure: the lab
 //! removes its namespaces when dropped).
 //!
-//! The built-in defaults carry the addresses of the lab's first address block. When another lab
-//! holds that block (tests running in parallel), the demo writes the few address keys of its own
-//! block into a configuration file and says so.
+//! The built-in defaults carry the addresses of the lab's first address block (198.18.0.0/23).
+//! The lab picks its block itself (so that labs can run side by side); when it is another one,
+//! the demo writes the few address keys of that block into a configuration file and says so.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -85,7 +85,9 @@ fn demo() -> Result<Vec<Check>, String> {
             .write_file("gateway.toml", &config)
             .map_err(|e| e.to_string())?;
         println!(
-            "  another lab holds the default address block; built-in defaults plus {}:\n{}",
+            "  this lab got address block {} (the built-in defaults are written for the first block,\n  \
+             198.18.0.0/23); built-in defaults plus {}:\n{}",
+            a.block,
             path.display(),
             indent(&config)
         );
