@@ -15,7 +15,29 @@
 //! - Labs are independent: unique names (`esl-<pid>-<seq>-<role>`) and address blocks, so tests may
 //!   run in parallel.
 //!
-//! Needs root, iproute2 and nftables; iperf3 and tinyproxy for the features that use them.
+//! Needs root, iproute2 and nftables; iperf3, tcpdump and tinyproxy for the features that use
+//! them. `eseg-lab up` (this crate's binary) builds a lab from the command line.
+//!
+//! ```no_run
+//! use std::net::{IpAddr, SocketAddr};
+//! use std::time::Duration;
+//! use lab::{Firewall, Host, IperfOptions, Lab, Router};
+//!
+//! # fn main() -> lab::Result<()> {
+//! let lab = Lab::builder().with_router(Router::Firewall(Firewall::Tcp80And443)).build()?;
+//! let a = lab.addresses();
+//! // Start a program inside the gateway namespace; it is killed when `gateway` is dropped.
+//! let config = lab.write_file("gateway.toml", format!("pool = \"{}\"\n", a.pool))?;
+//! let mut gateway = lab.spawn(Host::Gateway, &["eseg-gateway", "--config", &config.to_string_lossy()])?;
+//! gateway.wait_for_output("listening", Duration::from_secs(10))?;
+//! // Core-side services and checks.
+//! let _echo = lab.tcp_echo(Host::Client(0), SocketAddr::from(([0, 0, 0, 0], 7)))?;
+//! let _iperf = lab.iperf3_server(Host::Core, lab::IPERF3_PORT)?;
+//! let report = lab.iperf3_client(Host::Client(0), &IperfOptions::tcp(IpAddr::V4(a.core)))?;
+//! println!("{:.2} Gbit/s", report.received_bits_per_second / 1e9);
+//! # Ok(())
+//! # }
+//! ```
 
 mod addressing;
 mod binaries;
