@@ -77,6 +77,24 @@ pub struct Cli {
     #[arg(long)]
     pub once: bool,
 
+    /// Transport ladder: how long IKE over UDP may go unanswered (milliseconds) before the
+    /// client falls back to TPKT' over TCP.
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub udp_timeout_ms: u64,
+
+    /// Transport ladder: the gateway's TPKT' port.
+    #[arg(long, default_value_t = netio::tcp::TPKT_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub tcp_port: u16,
+
+    /// Transport ladder: bound on each TCP connect and proxy exchange (milliseconds).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub connect_timeout_ms: u64,
+
+    /// Transport ladder: HTTP proxy for the last rung, `http://[user:pass@]host:port`. Without
+    /// it, `https_proxy`/`HTTPS_PROXY`/`http_proxy`/`HTTP_PROXY` are used if set.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
     /// Unix socket of the status interface.
     #[arg(
         long,
@@ -132,6 +150,8 @@ pub struct Settings {
     pub once: bool,
     /// IKE retransmission schedule.
     pub retransmit: ikev2::config::RetransmitConfig,
+    /// The transport ladder's settings.
+    pub ladder: crate::ladder::LadderSettings,
 }
 
 impl Cli {
@@ -179,7 +199,20 @@ impl Cli {
                 self.reconnect_min_secs, self.reconnect_max_secs
             ));
         }
+        let proxy = match &self.proxy {
+            Some(url) => Some(netio::http_proxy::ProxyConfig::from_url(url)),
+            None => netio::http_proxy::ProxyConfig::from_env(|k| std::env::var(k).ok()),
+        }
+        .transpose()
+        .map_err(|e| format!("--proxy: {e}"))?;
+        let ladder = crate::ladder::LadderSettings {
+            udp_timeout: Duration::from_millis(self.udp_timeout_ms),
+            tcp_target: SocketAddr::new(gateway.ip(), self.tcp_port),
+            proxy,
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+        };
         Ok(Settings {
+            ladder,
             gateway,
             identity,
             gateway_id,

@@ -4,6 +4,7 @@
 
 mod cli;
 mod clock;
+mod ladder;
 mod routes;
 mod run;
 

@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 
 use ikev2::config::VirtualIpConfig;
 use ikev2::events::{CloseReason, Event, IkeSaHandle};
-use ikev2::path::Path;
+use ikev2::path::{Path, Transport};
 use ikev2::ts::TrafficSelector;
 use ikev2::{Endpoint, EndpointConfig, NoAddressPool, PeerConfig};
 use ipnet::{IpNet, Ipv4Net};
 use netio::dataplane::driver::{sleep_until, ACTIVITY_REPORT_INTERVAL};
 use netio::dataplane::status::{self, SocketFileGuard};
+use netio::dataplane::tcp_transport::{TcpConfig, TcpEvent, TcpTransport};
 use netio::dataplane::{DataPlane, DataPlaneIo, DestinationPolicy, Driver, IkeSockets, Shared};
 use netio::tun::{Tun, TunConfig};
 use tokio::signal::unix::{signal, SignalKind};
@@ -30,6 +31,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::Settings;
 use crate::clock;
+use crate::ladder::{self, Ladder, Rung};
 use crate::routes::tunnel_routes;
 
 /// How long shutdown waits for the gateway to answer the Delete.
@@ -77,6 +79,13 @@ struct Client {
     tunnel: Tunnel,
     backoff: Duration,
     reconnect_at: Option<Instant>,
+    ladder: Ladder,
+    tcp: TcpTransport,
+    tcp_rx: mpsc::Receiver<TcpEvent>,
+    /// When UDP counts as unanswered (the UDP rung, until the gateway answers).
+    udp_deadline: Option<Instant>,
+    /// When to reopen the broken TCP connection of an established IKE SA.
+    tcp_resume_at: Option<Instant>,
 }
 
 impl Client {
@@ -131,6 +140,19 @@ impl Client {
             ike_tx,
         )
         .map_err(|e| format!("cannot start the data plane: {e}"))?;
+        let (tcp_tx, tcp_rx) = mpsc::channel(IKE_QUEUE);
+        let tcp_config = TcpConfig {
+            report_closed: true,
+            ..TcpConfig::default()
+        };
+        let tcp = TcpTransport::start(
+            tcp_config,
+            Arc::clone(&shared),
+            data_plane.tun_writer(),
+            clock::now,
+            tcp_tx,
+        )
+        .map_err(|e| format!("cannot start the TCP transport: {e}"))?;
         let listener = status::bind(&status_socket).map_err(|e| {
             format!(
                 "cannot bind the status socket {}: {e}",
@@ -141,6 +163,11 @@ impl Client {
         tokio::spawn(status::serve(listener, status_tx));
         let backoff = settings.reconnect_min;
         Ok(Client {
+            ladder: Ladder::new(settings.ladder.proxy.is_some()),
+            tcp,
+            tcp_rx,
+            udp_deadline: None,
+            tcp_resume_at: None,
             driver: Driver::new(endpoint, sockets, shared, clock::now, "client"),
             peer: Arc::new(peer),
             settings,
@@ -164,7 +191,13 @@ impl Client {
         let mut outcome = Outcome::Stopped;
         loop {
             tokio::select! {
-                Some(datagram) = self.ike_rx.recv() => self.driver.handle_datagram(&datagram),
+                Some(datagram) = self.ike_rx.recv() => {
+                    self.udp_deadline = None;
+                    self.driver.handle_datagram(&datagram);
+                }
+                Some(event) = self.tcp_rx.recv() => self.on_tcp_event(event),
+                () = sleep_until(self.udp_deadline) => self.udp_unanswered(),
+                () = sleep_until(self.tcp_resume_at) => self.resume_tcp(),
                 () = sleep_until(self.driver.next_timeout()) => self.driver.handle_timeout(),
                 () = sleep_until(self.reconnect_at), if shutdown_at.is_none() => self.connect(),
                 _ = activity.tick() => self.driver.report_activity(),
@@ -195,10 +228,27 @@ impl Client {
         Ok(outcome)
     }
 
-    /// Starts a new IKE SA towards the gateway.
+    /// Starts a new IKE SA towards the gateway on the ladder's current rung (moving down the
+    /// ladder while a TCP rung cannot connect).
     fn connect(&mut self) {
         self.reconnect_at = None;
-        let path = Path::udp(self.local, self.settings.gateway);
+        let path = loop {
+            let rung = self.ladder.current();
+            if rung == Rung::Udp {
+                self.udp_deadline = Some(self.driver.now() + self.settings.ladder.udp_timeout);
+                break Path::udp(self.local, self.settings.gateway);
+            }
+            match self.attach_stream(rung) {
+                Ok(path) => break path,
+                Err(why) => {
+                    if self.ladder.leave(&why).is_none() {
+                        self.ladder.restart();
+                        self.schedule_reconnect();
+                        return;
+                    }
+                }
+            }
+        };
         match self.driver.initiate(Arc::clone(&self.peer), path) {
             Ok(sa) => {
                 tracing::info!(sa = %sa, gateway = %self.settings.gateway, "connecting");
@@ -210,6 +260,73 @@ impl Client {
             Err(e) => {
                 tracing::error!(error = %e, "cannot start IKE");
                 self.schedule_reconnect();
+            }
+        }
+    }
+
+    /// Opens a TCP rung's stream and hands it to the transport under [`ladder::CONNECTION`].
+    fn attach_stream(&mut self, rung: Rung) -> Result<Path, String> {
+        let stream = ladder::open_stream(rung, &self.settings.ladder)?;
+        let local = stream.local_addr().map_err(|e| e.to_string())?;
+        self.tcp
+            .attach(ladder::CONNECTION, stream)
+            .map_err(|e| format!("cannot serve the TCP stream: {e}"))?;
+        tracing::info!(%rung, %local, "TCP connection to the gateway open");
+        Ok(Path {
+            local,
+            remote: self.settings.ladder.tcp_target,
+            transport: Transport::Tcp(ladder::CONNECTION),
+        })
+    }
+
+    /// The UDP rung got no answer in time: abandon its IKE SA and try the next rung.
+    fn udp_unanswered(&mut self) {
+        self.udp_deadline = None;
+        let timeout = self.settings.ladder.udp_timeout;
+        if let Some(sa) = self.tunnel.sa.take() {
+            self.tunnel = Tunnel::default();
+            self.driver.close(sa);
+        }
+        let why = format!("no answer over UDP within {} ms", timeout.as_millis());
+        if self.ladder.leave(&why).is_some() {
+            self.connect();
+        }
+    }
+
+    /// IKE from the TCP transport, or the end of our connection.
+    fn on_tcp_event(&mut self, event: TcpEvent) {
+        match event {
+            TcpEvent::Ike { path, message } => self.driver.handle_message(path, &message),
+            TcpEvent::Closed { connection, cause } => {
+                let on_tcp = self.ladder.current() != Rung::Udp;
+                if connection == ladder::CONNECTION && on_tcp && self.tunnel.established {
+                    tracing::warn!(%cause, "TCP connection to the gateway lost; reconnecting to continue the IKE SA");
+                    self.tcp_resume_at = Some(self.driver.now());
+                }
+            }
+        }
+    }
+
+    /// Reopens the TCP connection of the established IKE SA and tells the gateway with a
+    /// liveness check on it, so the SA and its inner address continue
+    /// (<https://www.rfc-editor.org/rfc/rfc9329#section-6>). Retries every second until the
+    /// IKE SA's own liveness check gives up.
+    fn resume_tcp(&mut self) {
+        self.tcp_resume_at = None;
+        let Some(sa) = self.tunnel.sa.filter(|_| self.tunnel.established) else {
+            return;
+        };
+        match self.attach_stream(self.ladder.current()) {
+            Ok(_) => {
+                let now = self.driver.now();
+                if let Err(e) = self.driver.endpoint_mut().check_liveness(now, sa) {
+                    tracing::debug!(error = %e, "liveness check after reconnect");
+                }
+                tracing::info!(sa = %sa, "IKE SA continues on a new TCP connection");
+            }
+            Err(why) => {
+                tracing::warn!(reason = %why, "TCP reconnect failed; retrying");
+                self.tcp_resume_at = Some(self.driver.now() + Duration::from_secs(1));
             }
         }
     }
@@ -236,6 +353,9 @@ impl Client {
             Event::IkeSaEstablished { .. } => {
                 self.tunnel.established = true;
                 self.backoff = self.settings.reconnect_min;
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "transport={}", self.ladder.current());
+                let _ = stdout.flush();
             }
             Event::VirtualIp { assigned, .. } => self.configure(assigned),
             Event::ChildSaInstalled(child) => {
@@ -254,6 +374,9 @@ impl Client {
             Event::Closed { reason, .. } => {
                 self.remove_routes();
                 self.tunnel = Tunnel::default();
+                self.udp_deadline = None;
+                self.tcp_resume_at = None;
+                self.ladder.restart();
                 if shutting_down {
                     return true;
                 }

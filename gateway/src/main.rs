@@ -6,6 +6,7 @@ mod clock;
 mod config;
 mod pool;
 mod run;
+mod tcp_listener;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

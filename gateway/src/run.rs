@@ -154,6 +154,14 @@ async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
     let (status_tx, mut status_rx) = mpsc::channel(8);
     tokio::spawn(status::serve(listener, status_tx));
 
+    let (tcp_tx, mut tcp_rx) = mpsc::channel(IKE_QUEUE);
+    let _tcp = crate::tcp_listener::start(
+        &config.tcp,
+        &config.listen,
+        Arc::clone(&shared),
+        _data_plane.tun_writer(),
+        tcp_tx,
+    )?;
     let mut driver = Driver::new(endpoint, sockets, shared, clock::now, "gateway");
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -171,6 +179,11 @@ async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
     loop {
         tokio::select! {
             Some(datagram) = ike_rx.recv() => driver.handle_datagram(&datagram),
+            Some(event) = tcp_rx.recv() => {
+                if let netio::dataplane::tcp_transport::TcpEvent::Ike { path, message } = event {
+                    driver.handle_message(path, &message);
+                }
+            }
             () = sleep_until(driver.next_timeout()) => driver.handle_timeout(),
             _ = activity.tick() => driver.report_activity(),
             Some(reply) = status_rx.recv() => {

@@ -134,6 +134,8 @@ pub struct Config {
     pub liveness_interval: Duration,
     /// Half-open SAs before cookies are required.
     pub cookie_threshold: u32,
+    /// The TPKT' listeners (`[tcp]`).
+    pub tcp: crate::tcp_listener::TcpSettings,
 }
 
 impl Config {
@@ -551,7 +553,10 @@ impl Validator<'_> {
             defaults::COOKIE_THRESHOLD,
         );
 
+        let tcp = self.tcp(raw.tcp);
+
         Config {
+            tcp,
             identity,
             listen,
             ike_port,
@@ -572,6 +577,48 @@ impl Validator<'_> {
             child_lifetime: Duration::from_secs(child_lifetime),
             liveness_interval: Duration::from_secs(liveness),
             cookie_threshold,
+        }
+    }
+
+    fn tcp(&mut self, t: raw::RawTcp) -> crate::tcp_listener::TcpSettings {
+        use crate::tcp_listener as d;
+        let ports = match t.ports {
+            Some(list) => list
+                .into_iter()
+                .filter_map(|p| {
+                    if *p.get_ref() == 0 {
+                        self.error("tcp.ports", Some(p.span()), "port 0 is not a port".into());
+                        None
+                    } else {
+                        Some(p.into_inner())
+                    }
+                })
+                .collect(),
+            None => d::DEFAULT_PORTS.to_vec(),
+        };
+        let first_frame = self.ranged(
+            "tcp.first_frame_timeout_secs",
+            t.first_frame_timeout_secs,
+            1..=300,
+            d::DEFAULT_FIRST_FRAME_TIMEOUT_SECS,
+        );
+        let idle = self.ranged(
+            "tcp.idle_timeout_secs",
+            t.idle_timeout_secs,
+            5..=86_400,
+            d::DEFAULT_IDLE_TIMEOUT_SECS,
+        );
+        let max_connections = self.ranged(
+            "tcp.max_connections",
+            t.max_connections,
+            1..=1_000_000,
+            d::DEFAULT_MAX_CONNECTIONS,
+        );
+        crate::tcp_listener::TcpSettings {
+            ports,
+            first_frame_timeout: Duration::from_secs(first_frame),
+            idle_timeout: Duration::from_secs(idle),
+            max_connections,
         }
     }
 

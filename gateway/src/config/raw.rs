@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub clients: RawClients,
     pub peers: Option<Spanned<Vec<RawPeer>>>,
     pub ike: RawIke,
+    pub tcp: RawTcp,
 }
 
 /// `[gateway]`: who we are and where we listen.
@@ -67,4 +68,14 @@ pub struct RawIke {
     pub child_lifetime_secs: Option<Spanned<u64>>,
     pub liveness_interval_secs: Option<Spanned<u64>>,
     pub cookie_threshold: Option<Spanned<u32>>,
+}
+
+/// `[tcp]`: the TPKT' listeners (see `tcp_listener`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTcp {
+    pub ports: Option<Vec<Spanned<u16>>>,
+    pub first_frame_timeout_secs: Option<Spanned<u64>>,
+    pub idle_timeout_secs: Option<Spanned<u64>>,
+    pub max_connections: Option<Spanned<u64>>,
 }

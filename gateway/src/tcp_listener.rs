@@ -1,0 +1,87 @@
+//! The gateway's TPKT' listeners (TR 33.830 clause 8.5.2.3): TCP port 80 by default (the
+//! `[tcp] ports` list, e.g. `[80, 443]`), on every `gateway.listen` address. Accepted connections
+//! are served by `netio`'s TCP transport: their IKE reaches the same engine as UDP IKE, their
+//! ESP the same data path.
+//!
+//! Each connection holds a descriptor: the process's descriptor limit (`LimitNOFILE=` under
+//! systemd) must leave room for `[tcp] max_connections` of them.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use netio::dataplane::tcp_transport::{TcpConfig, TcpEvent, TcpTransport};
+use netio::dataplane::Shared;
+use netio::tun::TunQueue;
+use tokio::sync::mpsc;
+
+use crate::clock;
+
+/// TCP ports served when the configuration names none.
+pub const DEFAULT_PORTS: &[u16] = &[netio::tcp::TPKT_PORT];
+/// Default time from accept to the first complete frame.
+pub const DEFAULT_FIRST_FRAME_TIMEOUT_SECS: u64 = 10;
+/// Default longest silence between complete frames (above any sane liveness interval).
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
+/// Default number of connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+
+/// Accept backlog of each listener (a burst of reconnecting clients must not be refused).
+const BACKLOG: u32 = 1024;
+
+/// The validated `[tcp]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSettings {
+    /// Ports to listen on (empty: no TCP transport).
+    pub ports: Vec<u16>,
+    /// Time from accept to the first complete frame.
+    pub first_frame_timeout: Duration,
+    /// Longest silence between complete frames.
+    pub idle_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: u64,
+}
+
+impl Default for TcpSettings {
+    fn default() -> Self {
+        Self {
+            ports: DEFAULT_PORTS.to_vec(),
+            first_frame_timeout: Duration::from_secs(DEFAULT_FIRST_FRAME_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Opens the listeners and starts the transport; `None` when no port is configured.
+pub fn start(
+    settings: &TcpSettings,
+    listen: &[IpAddr],
+    shared: Arc<Shared>,
+    tun: Arc<TunQueue>,
+    events: mpsc::Sender<TcpEvent>,
+) -> Result<Option<TcpTransport>, String> {
+    if settings.ports.is_empty() {
+        return Ok(None);
+    }
+    let config = TcpConfig {
+        first_frame_timeout: settings.first_frame_timeout,
+        idle_timeout: settings.idle_timeout,
+        max_connections: settings.max_connections,
+        ..TcpConfig::default()
+    };
+    let transport = TcpTransport::start(config, shared, tun, clock::now, events)
+        .map_err(|e| format!("cannot start the TCP transport: {e}"))?;
+    for ip in listen {
+        for port in &settings.ports {
+            let bind = SocketAddr::new(*ip, *port);
+            let listener = netio::tcp::listen(bind, BACKLOG)
+                .map_err(|e| format!("cannot listen on TCP {bind}: {e}"))?;
+            let local = transport
+                .listen(listener)
+                .map_err(|e| format!("cannot serve TCP {bind}: {e}"))?;
+            tracing::info!(%local, "TPKT' listener up");
+        }
+    }
+    Ok(Some(transport))
+}
