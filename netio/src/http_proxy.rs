@@ -149,9 +149,8 @@ impl ProxyConfig {
         let mut stream = tcp_connect(proxy, timeout, options)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
-        let mut request = Zeroizing::new(format!(
-            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
-        ));
+        let mut request =
+            Zeroizing::new(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"));
         if let Some(credentials) = &self.credentials {
             request.push_str("Proxy-Authorization: ");
             request.push_str(&credentials.header_value());
@@ -265,7 +264,10 @@ mod tests {
         }
         // RFC 7617 §2's example.
         let c = ProxyCredentials::new("Aladdin", "open sesame");
-        assert_eq!(c.header_value().as_str(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            c.header_value().as_str(),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
     }
 
     #[test]

@@ -114,9 +114,8 @@ impl Shared {
             )
             .map_err(InstallError::Sa)?,
         );
-        self.egress.update(|t| {
-            t.insert(outbound.spi(), Egress::for_path(&child.path))
-        });
+        self.egress
+            .update(|t| t.insert(outbound.spi(), Egress::for_path(&child.path)));
         self.sadb.update(|t| {
             t.insert_inbound(Arc::clone(&inbound));
         });
