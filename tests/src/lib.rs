@@ -102,10 +102,20 @@ impl Scenario {
     /// A lab with `clients` client hosts and a running gateway configured by
     /// [`gateway_config`] with the given extras.
     pub fn new(clients: usize, clients_extra: &str) -> Self {
-        let lab = Lab::builder()
-            .clients(clients)
-            .build()
-            .unwrap_or_else(|e| panic!("lab: {e}"));
+        Self::build(Lab::builder().clients(clients), clients_extra)
+    }
+
+    /// Like [`Scenario::new`] with a router (NAT or firewall) between clients and gateway.
+    pub fn with_router(clients: usize, router: lab::Router, clients_extra: &str) -> Self {
+        Self::build(
+            Lab::builder().clients(clients).with_router(router),
+            clients_extra,
+        )
+    }
+
+    fn build(builder: lab::LabBuilder, clients_extra: &str) -> Self {
+        let lab = builder.build().unwrap_or_else(|e| panic!("lab: {e}"));
+        let clients = lab.addresses().clients.len();
         let config = gateway_config(&lab, clients_extra, "");
         let config_path = lab
             .write_file("gateway.toml", config)

@@ -46,3 +46,24 @@ fn core_opens_a_tcp_connection_to_the_client() {
         )
         .expect("core -> client TCP round trip");
 }
+
+#[test]
+fn tunnel_works_from_behind_a_nat_router() {
+    let mut s = Scenario::with_router(1, lab::Router::Nat, "");
+    s.start_client(0, &[]);
+    let core = IpAddr::V4(s.lab.addresses().core);
+    let vip = s.client_vip(0);
+    assert!(s.ping(Host::Client(0), core), "client -> core");
+    assert!(s.ping(Host::Core, IpAddr::V4(vip)), "core -> client");
+    let status = s.gateway_status();
+    let router = s
+        .lab
+        .addresses()
+        .router_wan
+        .expect("router address")
+        .to_string();
+    assert!(
+        status.ike_sas[0].peer.starts_with(&router),
+        "the gateway sees the client behind the NAT at {router}: {status:?}"
+    );
+}
