@@ -120,18 +120,16 @@ impl Cipher {
                     .split_first_chunk_mut::<HEADER_LEN>()
                     .ok_or(Error::BufferTooSmall)?;
                 let (iv, rest) = rest
-                    .split_at_mut_checked(AEAD_IV_LEN)
+                    .split_first_chunk_mut::<AEAD_IV_LEN>()
                     .ok_or(Error::BufferTooSmall)?;
-                let payload_len = rest
-                    .len()
-                    .checked_sub(AEAD_ICV_LEN)
+                let (payload, icv) = rest
+                    .split_last_chunk_mut::<AEAD_ICV_LEN>()
                     .ok_or(Error::BufferTooSmall)?;
-                let (payload, icv) = rest.split_at_mut(payload_len);
-                iv.copy_from_slice(&sequence.to_be_bytes());
+                *iv = sequence.to_be_bytes();
                 let (aad, aad_len) = aead_aad(header, high);
                 let tag = key
                     .seal_in_place_separate_tag(
-                        nonce(salt, iv)?,
+                        nonce(salt, iv),
                         aead::Aad::from(aad.get(..aad_len).unwrap_or_default()),
                         payload,
                     )
@@ -191,30 +189,27 @@ impl Cipher {
     ) -> Result<Range<usize>, Error> {
         match &self.kind {
             CipherKind::Aead { key, salt } => {
-                let ciphertext_start = HEADER_LEN + AEAD_IV_LEN;
-                let ciphertext_end = packet
-                    .len()
-                    .checked_sub(AEAD_ICV_LEN)
-                    .filter(|&end| end >= ciphertext_start)
+                let (header, rest) = packet
+                    .split_first_chunk_mut::<HEADER_LEN>()
                     .ok_or(Error::Truncated)?;
-                let (front, rest) = packet
-                    .split_at_mut_checked(ciphertext_start)
+                let (iv, rest) = rest
+                    .split_first_chunk_mut::<AEAD_IV_LEN>()
                     .ok_or(Error::Truncated)?;
-                let (ciphertext, icv) = rest.split_at_mut(ciphertext_end - ciphertext_start);
-                let (header, iv) = front
-                    .split_first_chunk::<HEADER_LEN>()
+                let (ciphertext, icv) = rest
+                    .split_last_chunk_mut::<AEAD_ICV_LEN>()
                     .ok_or(Error::Truncated)?;
+                let ciphertext_len = ciphertext.len();
                 let (aad, aad_len) = aead_aad(header, seq_high);
-                let tag = aead::Tag::try_from(&*icv).map_err(|_| Error::Truncated)?;
                 key.open_in_place_separate_tag(
-                    nonce(salt, iv)?,
+                    nonce(salt, iv),
                     aead::Aad::from(aad.get(..aad_len).unwrap_or_default()),
-                    tag,
+                    aead::Tag::from(*icv),
                     ciphertext,
                     0..,
                 )
                 .map_err(|_| Error::BadIcv)?;
-                Ok(ciphertext_start..ciphertext_end)
+                let ciphertext_start = HEADER_LEN + AEAD_IV_LEN;
+                Ok(ciphertext_start..ciphertext_start + ciphertext_len)
             }
             CipherKind::Cbc(cbc) => {
                 let CbcState {
@@ -335,15 +330,10 @@ fn cbc_kind(
 }
 
 /// The AEAD nonce: salt || IV (RFC 4106 section 4, RFC 7634 section 2).
-fn nonce(salt: &[u8; AEAD_SALT_LEN], iv: &[u8]) -> Result<aead::Nonce, Error> {
-    let mut nonce = [0u8; aead::NONCE_LEN];
-    let (salt_part, iv_part) = nonce.split_at_mut(AEAD_SALT_LEN);
-    salt_part.copy_from_slice(salt);
-    if iv_part.len() != iv.len() {
-        return Err(Error::Truncated);
-    }
-    iv_part.copy_from_slice(iv);
-    Ok(aead::Nonce::assume_unique_for_key(nonce))
+fn nonce(salt: &[u8; AEAD_SALT_LEN], iv: &[u8; AEAD_IV_LEN]) -> aead::Nonce {
+    let [s0, s1, s2, s3] = *salt;
+    let [i0, i1, i2, i3, i4, i5, i6, i7] = *iv;
+    aead::Nonce::assume_unique_for_key([s0, s1, s2, s3, i0, i1, i2, i3, i4, i5, i6, i7])
 }
 
 /// The AEAD AAD: SPI || sequence (8 bytes), or SPI || high || low with ESN (12 bytes)

@@ -4,17 +4,19 @@
 //! replay check first, then ICV verification and decryption in place, then the trailer, then the
 //! replay window is marked (only authentic packets move it), then the inner-packet policy
 //! (<https://www.rfc-editor.org/rfc/rfc4301#section-5.2>). Workers may open packets of one SA
-//! concurrently (`&self`): the window, the packet and byte counts and the last-packet time sit
-//! behind one small mutex taken twice per packet for a few nanoseconds; the drop counters are
-//! atomics.
+//! concurrently (`&self`): the replay check before decryption reads the window without a lock;
+//! marking it, and counting packets, bytes and the last-packet time, happen under one
+//! [`SpinLock`] taken once per packet (one atomic read-modify-write). The drop counters are
+//! atomics touched only on the drop paths.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::cipher::{high_bits, Cipher};
 use crate::replay::{ReplayWindow, DEFAULT_REPLAY_WINDOW};
 use crate::selector::{ip_version, source_address, IpVersion, TrafficSelector};
+use crate::spin::{add_relaxed, SpinLock};
 use crate::stats::InboundStats;
 use crate::wire::{EspHeader, EspTrailer, NextHeader};
 use crate::{Algorithm, Error, PacketBuf};
@@ -66,21 +68,20 @@ pub struct InboundSa {
     esn: bool,
     cipher: Cipher,
     peer_selectors: Box<[TrafficSelector]>,
-    state: Mutex<WindowState>,
+    window: ReplayWindow,
+    /// Serialises marking the window and the three counters below.
+    lock: SpinLock,
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    /// Nanoseconds from `epoch` to the last authentic packet, plus one; 0 before the first.
+    last_packet: AtomicU64,
+    /// The `now` of the first packet opened: the zero of `last_packet`.
+    epoch: OnceLock<Instant>,
     replay_drops: AtomicU64,
     icv_failures: AtomicU64,
     policy_drops: AtomicU64,
     padding_errors: AtomicU64,
     malformed: AtomicU64,
-}
-
-/// What the mutex guards: the replay window and the counters that move with it.
-#[derive(Debug)]
-struct WindowState {
-    window: ReplayWindow,
-    packets: u64,
-    bytes: u64,
-    last_packet: Option<Instant>,
 }
 
 impl InboundSa {
@@ -97,12 +98,12 @@ impl InboundSa {
             esn: config.esn,
             cipher,
             peer_selectors: config.peer_selectors.into_boxed_slice(),
-            state: Mutex::new(WindowState {
-                window: ReplayWindow::new(config.replay_window)?,
-                packets: 0,
-                bytes: 0,
-                last_packet: None,
-            }),
+            window: ReplayWindow::new(config.replay_window)?,
+            lock: SpinLock::default(),
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            last_packet: AtomicU64::new(0),
+            epoch: OnceLock::new(),
             replay_drops: AtomicU64::new(0),
             icv_failures: AtomicU64::new(0),
             policy_drops: AtomicU64::new(0),
@@ -128,16 +129,27 @@ impl InboundSa {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> InboundStats {
-        let state = self.lock();
+        let (packets, bytes, last_packet) = {
+            let _held = self.lock.lock();
+            (
+                self.packets.load(Ordering::Relaxed),
+                self.bytes.load(Ordering::Relaxed),
+                self.last_packet.load(Ordering::Relaxed),
+            )
+        };
+        let last_packet = match (last_packet.checked_sub(1), self.epoch.get()) {
+            (Some(nanos), Some(epoch)) => epoch.checked_add(Duration::from_nanos(nanos)),
+            _ => None,
+        };
         InboundStats {
-            packets: state.packets,
-            bytes: state.bytes,
+            packets,
+            bytes,
             replay_drops: self.replay_drops.load(Ordering::Relaxed),
             icv_failures: self.icv_failures.load(Ordering::Relaxed),
             policy_drops: self.policy_drops.load(Ordering::Relaxed),
             padding_errors: self.padding_errors.load(Ordering::Relaxed),
             malformed: self.malformed.load(Ordering::Relaxed),
-            last_packet: state.last_packet,
+            last_packet,
         }
     }
 
@@ -168,16 +180,12 @@ impl InboundSa {
             return Err(Error::UnknownSpi(header.spi()));
         }
         let low = header.sequence_number();
-        let sequence = {
-            let state = self.lock();
-            let sequence = if self.esn {
-                state.window.infer_esn(low).ok_or(Error::Replay)?
-            } else {
-                u64::from(low)
-            };
-            state.window.check(sequence)?;
-            sequence
+        let sequence = if self.esn {
+            self.window.infer_esn(low).ok_or(Error::Replay)?
+        } else {
+            u64::from(low)
         };
+        self.window.check(sequence)?;
 
         let plaintext_range = self
             .cipher
@@ -188,12 +196,18 @@ impl InboundSa {
         let trailer = EspTrailer::new_checked(plaintext)?;
         trailer.check_padding()?;
 
+        let since_epoch = now.saturating_duration_since(*self.epoch.get_or_init(|| now));
+        let stamp = u64::try_from(since_epoch.as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1);
         {
-            let mut state = self.lock();
-            state.window.check_and_mark(sequence)?;
-            state.packets += 1;
-            state.bytes += plaintext.len() as u64;
-            state.last_packet = Some(now);
+            let held = self.lock.lock();
+            self.window.check_and_mark_locked(sequence, &held)?;
+            add_relaxed(&self.packets, 1);
+            add_relaxed(&self.bytes, plaintext.len() as u64);
+            if stamp > self.last_packet.load(Ordering::Relaxed) {
+                self.last_packet.store(stamp, Ordering::Relaxed);
+            }
         }
 
         let inner = trailer.payload();
@@ -218,10 +232,5 @@ impl InboundSa {
         let inner_start = packet_start + plaintext_range.start;
         buf.set_bounds(inner_start, inner_start + inner_len)?;
         Ok(Opened::Packet(version))
-    }
-
-    /// The window state; a panic elsewhere cannot leave it inconsistent, so poisoning is ignored.
-    fn lock(&self) -> MutexGuard<'_, WindowState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

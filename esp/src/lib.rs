@@ -39,6 +39,7 @@ mod pool;
 mod replay;
 mod sadb;
 mod selector;
+mod spin;
 mod stats;
 mod table;
 pub mod wire;

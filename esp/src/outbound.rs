@@ -1,8 +1,8 @@
 //! The outbound SA: seals inner packets into ESP tunnel-mode packets in place.
 //!
 //! Any number of workers may seal through one [`OutboundSa`] at once (`&self`): the sequence
-//! number is an atomic counter, so every packet gets its own number and, for the AEADs, its own
-//! IV. The counter never wraps (<https://www.rfc-editor.org/rfc/rfc4303#section-3.3.3>): once it
+//! number and the byte count move together under a [`SpinLock`] (one atomic read-modify-write
+//! per packet), so every packet gets its own number and, for the AEADs, its own IV. The counter never wraps (<https://www.rfc-editor.org/rfc/rfc4303#section-3.3.3>): once it
 //! reaches 2^32 - 1 (2^64 - 1 with ESN) sealing fails with [`Error::SequenceExhausted`], and
 //! `rekey_margin` packets earlier [`Sealed::rekey_due`] and [`OutboundSa::is_rekey_due`] start
 //! telling the control plane to rekey.
@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cipher::Cipher;
 use crate::selector::{ip_version, IpVersion};
+use crate::spin::{add_relaxed, SpinLock};
 use crate::stats::OutboundStats;
 use crate::wire::{EspHeader, EspHeaderRepr, EspTrailerRepr, NextHeader};
 use crate::{Algorithm, Error, PacketBuf};
@@ -60,6 +61,8 @@ pub struct OutboundSa {
     algorithm: Algorithm,
     esn: bool,
     cipher: Cipher,
+    /// Serialises taking a sequence number and counting the bytes.
+    lock: SpinLock,
     /// Last sequence number handed out; 0 before the first packet.
     last_sequence: AtomicU64,
     /// Highest sequence number allowed.
@@ -89,6 +92,7 @@ impl OutboundSa {
             algorithm: config.algorithm,
             esn: config.esn,
             cipher,
+            lock: SpinLock::default(),
             last_sequence: AtomicU64::new(0),
             max_sequence,
             rekey_after: max_sequence.saturating_sub(config.rekey_margin),
@@ -155,7 +159,7 @@ impl OutboundSa {
         let packet = buf
             .with_room_mut(front, back)
             .ok_or(Error::BufferTooSmall)?;
-        let sequence_number = self.next_sequence()?;
+        let sequence_number = self.next_sequence(inner_len)?;
 
         let trailer_start = front + inner_len;
         let trailer_bytes = packet
@@ -173,22 +177,23 @@ impl OutboundSa {
         let packet_len = packet.len();
 
         buf.set_bounds(new_start, new_start + packet_len)?;
-        self.bytes.fetch_add(inner_len as u64, Ordering::Relaxed);
         Ok(Sealed {
             sequence_number,
             rekey_due: sequence_number > self.rekey_after,
         })
     }
 
-    /// Takes the next sequence number, refusing to go past the maximum.
-    fn next_sequence(&self) -> Result<u64, Error> {
-        self.last_sequence
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-                last.checked_add(1)
-                    .filter(|&next| next <= self.max_sequence)
-            })
-            .map(|last| last + 1)
-            .map_err(|_| Error::SequenceExhausted)
+    /// Takes the next sequence number, refusing to go past the maximum, and counts the
+    /// `inner_len` bytes of the packet that will carry it (sealing cannot fail after this).
+    fn next_sequence(&self, inner_len: usize) -> Result<u64, Error> {
+        let _held = self.lock.lock();
+        let last = self.last_sequence.load(Ordering::Relaxed);
+        if last >= self.max_sequence {
+            return Err(Error::SequenceExhausted);
+        }
+        self.last_sequence.store(last + 1, Ordering::Relaxed);
+        add_relaxed(&self.bytes, inner_len as u64);
+        Ok(last + 1)
     }
 
     /// Moves the counter, so tests can reach the end of the sequence space.

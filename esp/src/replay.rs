@@ -9,7 +9,14 @@
 //!
 //! The bitmap is a ring of 64-bit words, one word more than the window needs, so sliding the
 //! window clears whole words and never shifts bits.
+//!
+//! The words and `top` are atomics so that an SA shared by several workers can check without a
+//! lock (relaxed loads: a stale view only ever costs a wasted decryption, the check is repeated
+//! when marking) and mark under its [`crate::spin::SpinLock`] with plain loads and stores.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::spin::SpinGuard;
 use crate::Error;
 
 /// Default window size: large enough that several sender cores and a reordering path do not
@@ -22,14 +29,13 @@ pub const MAX_REPLAY_WINDOW: u32 = 1 << 20;
 const WORD_BITS: u64 = 64;
 
 /// A sliding bitmap of seen sequence numbers.
-#[derive(Clone, PartialEq, Eq)]
 pub struct ReplayWindow {
     /// Window size in packets, a multiple of 64.
     size: u64,
     /// The highest sequence number accepted so far; 0 before the first packet.
-    top: u64,
+    top: AtomicU64,
     /// Ring of `size / 64 + 1` words; sequence `s` is bit `s % 64` of word `(s / 64) % len`.
-    words: Box<[u64]>,
+    words: Box<[AtomicU64]>,
 }
 
 impl ReplayWindow {
@@ -45,8 +51,8 @@ impl ReplayWindow {
             .map_err(|_| Error::InvalidConfig("replay window too large"))?;
         Ok(Self {
             size,
-            top: 0,
-            words: vec![0; words].into_boxed_slice(),
+            top: AtomicU64::new(0),
+            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
@@ -57,36 +63,52 @@ impl ReplayWindow {
 
     /// The highest sequence number accepted so far (0 before the first).
     pub fn top(&self) -> u64 {
-        self.top
+        self.top.load(Ordering::Relaxed)
     }
 
     /// Whether `sequence` may be accepted: not zero, not left of the window, not seen.
     pub fn check(&self, sequence: u64) -> Result<(), Error> {
+        let top = self.top();
         if sequence == 0 {
             return Err(Error::Replay);
         }
-        if sequence > self.top {
+        if sequence > top {
             return Ok(());
         }
-        if self.top - sequence >= self.size {
+        if top - sequence >= self.size {
             return Err(Error::Replay);
         }
         let (word, bit) = self.position(sequence);
         match self.words.get(word) {
-            Some(bits) if bits & bit == 0 => Ok(()),
+            Some(bits) if bits.load(Ordering::Relaxed) & bit == 0 => Ok(()),
             _ => Err(Error::Replay),
         }
     }
 
     /// Checks `sequence` again and records it, sliding the window if it is the new highest.
     pub fn check_and_mark(&mut self, sequence: u64) -> Result<(), Error> {
+        self.mark(sequence)
+    }
+
+    /// [`ReplayWindow::check_and_mark`] for a window shared between threads, whose writers
+    /// serialise on the lock `_held` proves they hold.
+    pub(crate) fn check_and_mark_locked(
+        &self,
+        sequence: u64,
+        _held: &SpinGuard<'_>,
+    ) -> Result<(), Error> {
+        self.mark(sequence)
+    }
+
+    /// The marking itself: plain loads and stores, correct as long as writers are serialised.
+    fn mark(&self, sequence: u64) -> Result<(), Error> {
         self.check(sequence)?;
-        if sequence > self.top {
+        if sequence > self.top() {
             self.slide_to(sequence);
         }
         let (word, bit) = self.position(sequence);
-        if let Some(bits) = self.words.get_mut(word) {
-            *bits |= bit;
+        if let Some(bits) = self.words.get(word) {
+            bits.store(bits.load(Ordering::Relaxed) | bit, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -96,8 +118,9 @@ impl ReplayWindow {
     /// half that puts the packet inside or to the right of the window. `None` if that would
     /// exceed 64 bits.
     pub fn infer_esn(&self, low: u32) -> Option<u64> {
-        let top_low = self.top as u32;
-        let top_high = (self.top >> 32) as u32;
+        let top = self.top();
+        let top_low = top as u32;
+        let top_high = (top >> 32) as u32;
         // The window is at most 2^20 packets, so it fits in the low half.
         let reach = (self.size - 1) as u32;
         let bottom_low = top_low.wrapping_sub(reach);
@@ -126,18 +149,18 @@ impl ReplayWindow {
     }
 
     /// Moves `top` up to `sequence`, clearing the words that come into the window.
-    fn slide_to(&mut self, sequence: u64) {
-        let old_block = self.top / WORD_BITS;
+    fn slide_to(&self, sequence: u64) {
+        let old_block = self.top() / WORD_BITS;
         let new_block = sequence / WORD_BITS;
         let words = self.words.len() as u64;
         let to_clear = (new_block - old_block).min(words);
         for step in 1..=to_clear {
             let word = ((old_block + step) % words) as usize;
-            if let Some(bits) = self.words.get_mut(word) {
-                *bits = 0;
+            if let Some(bits) = self.words.get(word) {
+                bits.store(0, Ordering::Relaxed);
             }
         }
-        self.top = sequence;
+        self.top.store(sequence, Ordering::Relaxed);
     }
 }
 
@@ -145,7 +168,7 @@ impl std::fmt::Debug for ReplayWindow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReplayWindow")
             .field("size", &self.size)
-            .field("top", &self.top)
+            .field("top", &self.top())
             .finish_non_exhaustive()
     }
 }

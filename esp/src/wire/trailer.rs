@@ -168,11 +168,13 @@ impl EspTrailerRepr {
         if out.len() != self.buffer_len() {
             return Err(Error::BufferTooSmall);
         }
-        let (padding, fixed) = out.split_at_mut(usize::from(self.pad_length));
+        let (padding, fixed) = out
+            .split_last_chunk_mut::<{ EspTrailer::<&[u8]>::FIXED_LEN }>()
+            .ok_or(Error::BufferTooSmall)?;
         for (byte, value) in padding.iter_mut().zip(1u8..) {
             *byte = value;
         }
-        fixed.copy_from_slice(&[self.pad_length, u8::from(self.next_header)]);
+        *fixed = [self.pad_length, u8::from(self.next_header)];
         Ok(())
     }
 }
