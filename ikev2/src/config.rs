@@ -30,6 +30,9 @@ pub struct EndpointConfig {
     pub max_half_open: usize,
     /// Upper bound on IKE SAs (all states); new IKE_SA_INIT requests beyond it are dropped.
     pub max_ike_sas: usize,
+    /// Upper bound on CHILD SAs per IKE SA (rekeys briefly need two); more CREATE_CHILD_SA
+    /// requests are answered NO_ADDITIONAL_SAS.
+    pub max_child_sas_per_ike: usize,
     /// How long a responder keeps a half-open IKE SA waiting for IKE_AUTH.
     pub half_open_timeout: Duration,
     /// Request retransmission.
@@ -50,6 +53,7 @@ impl EndpointConfig {
             cookie_threshold: 30,
             max_half_open: 1000,
             max_ike_sas: 100_000,
+            max_child_sas_per_ike: 32,
             half_open_timeout: Duration::from_secs(30),
             retransmit: RetransmitConfig::default(),
             force_encapsulation: true,
@@ -133,14 +137,15 @@ pub struct Lifetimes {
 }
 
 impl Default for Lifetimes {
-    /// strongSwan-like: IKE rekey 4 h, CHILD rekey 1 h, CHILD hard 1 h 10 min, 10 % jitter.
+    /// strongSwan-like: IKE rekey 4 h, CHILD rekey 1 h, CHILD hard 1 h 10 min, 10 % jitter; a
+    /// CHILD rekey after 3e9 packets, well before a 32-bit ESP sequence number wraps.
     fn default() -> Self {
         Lifetimes {
             ike_rekey: Some(Duration::from_secs(4 * 3600)),
             child_rekey: Some(Duration::from_secs(3600)),
             child_hard: Some(Duration::from_secs(3600 + 600)),
             child_rekey_bytes: None,
-            child_rekey_packets: None,
+            child_rekey_packets: Some(3_000_000_000),
             jitter: Duration::from_secs(360),
         }
     }

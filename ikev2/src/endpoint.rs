@@ -130,7 +130,8 @@ impl Endpoint {
 
     /// Responder IKE SAs waiting for IKE_AUTH.
     pub fn half_open_count(&self) -> usize {
-        self.sas.values().filter(|sa| sa.is_half_open()).count()
+        // Exactly the responder SAs waiting for IKE_AUTH are indexed by (SPIi, address).
+        self.by_init.len()
     }
 
     /// CHILD SAs installed and not yet deleted, over all IKE SAs.
@@ -237,11 +238,11 @@ impl Endpoint {
         }
         if sa.is_closed() {
             self.by_spi.remove(&sa.local_spi());
-            self.by_init.retain(|_, h| *h != handle);
+            self.by_init.remove(&(sa.spi_i, sa.initial_remote));
             return;
         }
         if sa.role == Role::Responder && !sa.is_half_open() {
-            self.by_init.retain(|_, h| *h != handle);
+            self.by_init.remove(&(sa.spi_i, sa.initial_remote));
         }
         if let Some(at) = sa.deadline(&self.config) {
             let at = at.max(now);

@@ -39,6 +39,9 @@ pub enum Error {
     /// A CHILD SA request naming an SA we do not have.
     #[error("CHILD SA not found")]
     ChildSaNotFound,
+    /// The IKE SA holds as many CHILD SAs as allowed.
+    #[error("no additional SAs")]
+    NoAdditionalSas,
     /// A request we cannot serve now (e.g. a rekey collides with another exchange).
     #[error("temporary failure")]
     TemporaryFailure,
@@ -84,6 +87,7 @@ impl Error {
             Error::InternalAddressFailure => plain(NotifyType::InternalAddressFailure),
             Error::ChildSaNotFound => plain(NotifyType::ChildSaNotFound),
             Error::TemporaryFailure => plain(NotifyType::TemporaryFailure),
+            Error::NoAdditionalSas => plain(NotifyType::NoAdditionalSas),
             Error::Crypto(_) => plain(NotifyType::InvalidSyntax),
             Error::CookieRequired
             | Error::IntegrityCheckFailed

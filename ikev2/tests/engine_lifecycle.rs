@@ -478,3 +478,49 @@ fn simultaneous_ike_rekeys_converge() {
         rekeyed(&pair.server_events).len()
     );
 }
+
+#[test]
+fn packet_and_byte_limits_reported_by_the_data_path_trigger_a_rekey() {
+    let mut client = common::client_peer();
+    client.lifetimes.child_rekey_bytes = Some(1_000_000);
+    let mut pair = Pair::with_peers(client, common::server_peer());
+    let sa = pair.connect();
+    let child = pair.client.child_sas(sa)[0];
+    let now = pair.now;
+    pair.client
+        .report_child_activity(now, sa, child, Some(now), 600_000, 500);
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(
+        Pair::installed(&pair.client_events).len(),
+        1,
+        "below the limit"
+    );
+    let now = pair.now;
+    pair.client
+        .report_child_activity(now, sa, child, Some(now), 600_000, 500);
+    pair.advance(Duration::from_secs(1));
+    let installed = Pair::installed(&pair.client_events);
+    assert_eq!(installed.len(), 2);
+    assert_eq!(installed[1].replaces, Some(child));
+    assert_eq!(pair.client.child_sa_count(), 1);
+}
+
+#[test]
+fn child_sas_per_ike_sa_are_bounded() {
+    let mut pair = Pair::default_pair();
+    let mut server_config = pair.server.config().clone();
+    server_config.max_child_sas_per_ike = 3;
+    pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+    let sa = pair.connect();
+    let (local, remote) = sip_selectors();
+    for _ in 0..5 {
+        pair.client
+            .create_child(pair.now, sa, local.clone(), remote.clone())
+            .unwrap();
+        pair.drive();
+    }
+    assert_eq!(pair.server.child_sa_count(), 3);
+    assert_eq!(pair.client.child_sa_count(), 3);
+    assert_eq!(pair.server.counters().child_sa_refused, 3);
+    assert!(pair.client.is_established(sa));
+}

@@ -151,6 +151,9 @@ pub(crate) fn handle_request(
     {
         return super::rekey_ike::handle_request(sa, ctx, e, id, view);
     }
+    if e.children.len() >= ctx.config.max_child_sas_per_ike {
+        return refuse(sa, ctx, e, Error::NoAdditionalSas);
+    }
     let Some(ni) = view.nonce() else {
         return refuse(sa, ctx, e, Error::InvalidSyntax("no Ni"));
     };

@@ -150,6 +150,8 @@ pub(crate) struct IkeSa {
     pub(crate) spi_i: u64,
     pub(crate) spi_r: u64,
     pub(crate) path: Path,
+    /// The peer's address when the SA was created (the responder's IKE_SA_INIT index key).
+    pub(crate) initial_remote: std::net::SocketAddr,
     pub(crate) peer: Option<Arc<PeerConfig>>,
     pub(crate) state: State,
     pub(crate) crypto: Option<SaCrypto>,

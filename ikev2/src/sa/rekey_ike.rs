@@ -108,6 +108,7 @@ fn succeed(
         spi_i,
         spi_r,
         path: sa.path,
+        initial_remote: sa.path.remote,
         peer: sa.peer.clone(),
         state: State::Closed,
         crypto: None,
