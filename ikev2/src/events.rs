@@ -7,10 +7,10 @@
 //!   [`Event::ChildSaDeleted`] (make-before-break, RFC 7296 §2.8).
 //! - [`Event::ChildSaDeleted`]: remove both ESP SAs of that CHILD SA.
 //! - [`Event::Closed`]: remove everything of that IKE SA (its CHILD SAs were reported deleted
-//!   first) and give back its virtual IP route.
+//!   first) and give back its virtual IP route. `Closed { reason: Rekeyed }` follows an
+//!   [`Event::IkeSaRekeyed`] and removes nothing: the CHILD SAs live on under the new handle.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use crate::cp::VirtualIp;
 use crate::crypto::{CipherSuite, EspDirectionKeys};
@@ -193,9 +193,4 @@ impl Event {
             Event::ChildSaInstalled(installed) => installed.sa,
         }
     }
-}
-
-/// Addresses in a [`VirtualIp`] of one family (helper for drivers).
-pub fn addresses_v4(assigned: &VirtualIp) -> impl Iterator<Item = IpAddr> + '_ {
-    assigned.addresses.iter().copied().filter(IpAddr::is_ipv4)
 }
