@@ -1,0 +1,275 @@
+//! The report as plain-text tables for the terminal.
+
+use std::fmt::Write as _;
+
+use crate::report::Report;
+use crate::stats::Summary;
+
+/// Lays out `rows` under `headers` in aligned columns.
+pub fn grid(headers: &[String], rows: &[Vec<String>]) -> String {
+    let columns = headers.len();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = (0..columns)
+            .map(|i| {
+                let cell = cells.get(i).map_or("", String::as_str);
+                let width = widths.get(i).copied().unwrap_or(0);
+                format!("{cell:<width$}")
+            })
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&line(&rule));
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+/// `median (min-max)` scaled by `scale`, with `digits` decimals.
+pub fn spread(summary: Option<&Summary>, scale: f64, digits: usize) -> String {
+    match summary {
+        Some(s) if s.count > 1 => format!(
+            "{:.digits$} ({:.digits$}-{:.digits$})",
+            s.median / scale,
+            s.min / scale,
+            s.max / scale
+        ),
+        Some(s) => format!("{:.digits$}", s.median / scale),
+        None => "-".to_owned(),
+    }
+}
+
+fn opt(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// Every table of the report.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let m = &report.machine;
+    let _ = writeln!(
+        out,
+        "eseg-bench {} on {} ({} cores, kernel {}), {} runs of {} s per case\n",
+        m.date,
+        m.cpu_model,
+        m.cores,
+        m.kernel,
+        report.options.repetitions,
+        report.options.duration_secs
+    );
+    for s in report.systems.iter().filter(|s| s.status != "ran") {
+        let _ = writeln!(out, "not measured: {}: {}", s.label, s.status);
+    }
+    if let Some(first) = report.throughput.first() {
+        let mut headers = vec!["throughput, Mbit/s".to_owned()];
+        headers.extend(first.systems.iter().map(|s| s.system.clone()));
+        let rows: Vec<Vec<String>> = report
+            .throughput
+            .iter()
+            .map(|case| {
+                let mut row = vec![case.label.clone()];
+                for s in &case.systems {
+                    let mut cell = spread(s.throughput_bps.as_ref(), 1e6, 0);
+                    if let Some(loss) = &s.loss_percent {
+                        let pps = spread(s.packets_per_second.as_ref(), 1e3, 1);
+                        let _ = write!(cell, " [{pps} kpps, loss {:.1}%]", loss.median);
+                    }
+                    if !s.errors.is_empty() {
+                        let _ = write!(cell, " ({} failed)", s.errors.len());
+                    }
+                    row.push(cell);
+                }
+                row
+            })
+            .collect();
+        let _ = writeln!(out, "\n{}", grid(&headers, &rows));
+    }
+    if !report.ratios.is_empty() {
+        let headers = ["ratio", "case", "of medians", "per repetition (min-max)"]
+            .map(str::to_owned)
+            .to_vec();
+        let rows: Vec<Vec<String>> = report
+            .ratios
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.case.clone(),
+                    format!("{:.3}", r.of_medians),
+                    spread(r.per_repetition.as_ref(), 1.0, 3),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "{}", grid(&headers, &rows));
+    }
+    if !report.latency.is_empty() {
+        let headers = [
+            "ping RTT, ms",
+            "idle p50",
+            "idle p99",
+            "loaded p50",
+            "loaded p99",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let rows: Vec<Vec<String>> = report
+            .latency
+            .iter()
+            .map(|l| {
+                let idle = l.idle.as_ref();
+                let loaded = l.loaded.as_ref();
+                vec![
+                    l.system.clone(),
+                    opt(idle.and_then(|r| r.p50_ms), 3),
+                    opt(idle.and_then(|r| r.p99_ms), 3),
+                    opt(loaded.and_then(|r| r.p50_ms), 3),
+                    opt(loaded.and_then(|r| r.p99_ms), 3),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "{}", grid(&headers, &rows));
+    }
+    if !report.setup_rate.is_empty() {
+        let headers = [
+            "IKE SA setup (responder)",
+            "SAs/s",
+            "established/asked",
+            "responder CPU s",
+            "generator CPU s",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let rows: Vec<Vec<String>> = report
+            .setup_rate
+            .iter()
+            .map(|r| {
+                let established: usize = r.batches.iter().map(|b| b.batch.established).sum();
+                let asked: usize = r.batches.iter().map(|b| b.batch.requested).sum();
+                let responder: Option<f64> = r.batches.iter().map(|b| b.responder_cpu_secs).sum();
+                let generator: f64 = r.batches.iter().map(|b| b.batch.generator_cpu_secs).sum();
+                vec![
+                    r.system.clone(),
+                    spread(r.rate_per_second.as_ref(), 1.0, 0),
+                    format!("{established}/{asked}"),
+                    opt(responder, 2),
+                    format!("{generator:.2}"),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "{}", grid(&headers, &rows));
+    }
+    if !report.memory_per_sa.is_empty() {
+        let headers = [
+            "memory (responder)",
+            "SAs",
+            "RSS MB",
+            "bytes per SA",
+            "note",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let mut rows = Vec::new();
+        for m in &report.memory_per_sa {
+            for p in &m.points {
+                rows.push(vec![
+                    m.system.clone(),
+                    format!("{}/{}", p.established, p.target),
+                    format!("{:.1}", p.rss_bytes as f64 / 1e6),
+                    opt(p.bytes_per_sa, 0),
+                    String::new(),
+                ]);
+            }
+            if let Some(note) = m.note.as_ref().or(m.errors.first()) {
+                rows.push(vec![
+                    m.system.clone(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    note.clone(),
+                ]);
+            }
+        }
+        let _ = writeln!(out, "{}", grid(&headers, &rows));
+    }
+    if !report.tcp80_loss.is_empty() {
+        let headers = [
+            "TCP under outer loss",
+            "loss %",
+            "Mbit/s",
+            "retransmits",
+            "stalled s",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let rows: Vec<Vec<String>> = report
+            .tcp80_loss
+            .iter()
+            .map(|l| {
+                let retransmits: Option<u64> = l.runs.iter().map(|r| r.retransmits).sum();
+                vec![
+                    l.system.clone(),
+                    format!("{}", l.loss_percent),
+                    spread(l.throughput_bps.as_ref(), 1e6, 0),
+                    retransmits.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                    l.stalled_intervals.to_string(),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "{}", grid(&headers, &rows));
+    }
+    if !report.cpu.is_empty() {
+        let headers = ["daemon CPU (TCP runs)", "CPU s", "GB moved", "CPU s per GB"]
+            .map(str::to_owned)
+            .to_vec();
+        let rows: Vec<Vec<String>> = report
+            .cpu
+            .iter()
+            .map(|c| {
+                vec![
+                    c.system.clone(),
+                    opt(c.cpu_seconds, 2),
+                    format!("{:.2}", c.gigabytes),
+                    c.cpu_seconds_per_gb
+                        .map_or_else(|| "- (kernel only)".to_owned(), |v| format!("{v:.2}")),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "{}", grid(&headers, &rows));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_aligns_columns_and_pads_short_rows() {
+        let text = grid(
+            &["a".into(), "bbb".into()],
+            &[vec!["long cell".into(), "x".into()], vec!["y".into()]],
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "a          bbb");
+        assert_eq!(lines[1], "---------  ---");
+        assert_eq!(lines[2], "long cell  x");
+        assert_eq!(lines[3], "y");
+    }
+
+    #[test]
+    fn spreads_show_the_range_only_for_several_samples() {
+        let one = Summary::of(&[2e6]).unwrap();
+        let three = Summary::of(&[1e6, 2e6, 4e6]).unwrap();
+        assert_eq!(spread(Some(&one), 1e6, 0), "2");
+        assert_eq!(spread(Some(&three), 1e6, 1), "2.0 (1.0-4.0)");
+        assert_eq!(spread(None, 1.0, 0), "-");
+    }
+}

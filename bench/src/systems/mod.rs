@@ -1,0 +1,231 @@
+//! The systems under test and how each is brought up in a lab of its own: plain veth routing
+//! (the ceiling), eseg over UDP, eseg over TCP/80, strongSwan to strongSwan, and boringtun.
+//!
+//! Every system gets its own [`Lab`] (client 0, gateway, core) and keeps running for the whole
+//! benchmark, so measurements of different systems can be interleaved without setting tunnels up
+//! again. Traffic always goes from client 0 to the core host (or back) through the gateway
+//! namespace; only what the gateway namespace does differs.
+
+mod boringtun;
+mod eseg;
+mod strongswan;
+mod veth;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use eseg_interop::Charon;
+use lab::{Host, Lab, ProcessGuard, IPERF3_PORT};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+pub use eseg::{gateway_toml, large_pool, start_gateway, EsegBinaries, GatewayToml};
+
+/// ESP algorithms the IPsec systems can be asked to use (strongSwan proposal syntax, which the
+/// eseg gateway's configuration shares).
+pub const ALGORITHMS: [&str; 3] = ["aes256gcm16", "aes128gcm16", "chacha20poly1305"];
+
+/// A kind of system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum SystemKind {
+    /// Plain veth links routed by the gateway namespace: no tunnel, the ceiling.
+    #[serde(rename = "veth")]
+    Veth,
+    /// eseg-client to eseg-gateway over UDP 4500 (ESP-in-UDP).
+    #[serde(rename = "eseg-udp")]
+    EsegUdp,
+    /// eseg-client to eseg-gateway over TCP/80 (TPKT').
+    #[serde(rename = "eseg-tcp")]
+    EsegTcp,
+    /// strongSwan client to strongSwan gateway (kernel-libipsec, ESP-in-UDP).
+    #[serde(rename = "strongswan")]
+    Strongswan,
+    /// boringtun (userspace WireGuard), one instance per end.
+    #[serde(rename = "boringtun")]
+    Boringtun,
+}
+
+impl SystemKind {
+    /// Every kind, in the order tables list them.
+    pub const ALL: [SystemKind; 5] = [
+        SystemKind::Veth,
+        SystemKind::EsegUdp,
+        SystemKind::EsegTcp,
+        SystemKind::Strongswan,
+        SystemKind::Boringtun,
+    ];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemKind::Veth => "veth",
+            SystemKind::EsegUdp => "eseg-udp",
+            SystemKind::EsegTcp => "eseg-tcp",
+            SystemKind::Strongswan => "strongswan",
+            SystemKind::Boringtun => "boringtun",
+        }
+    }
+
+    /// Parses a name from the command line.
+    pub fn parse(text: &str) -> std::result::Result<SystemKind, String> {
+        SystemKind::ALL
+            .into_iter()
+            .find(|k| k.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SystemKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown system `{text}` ({})", names.join(", "))
+            })
+    }
+
+    /// Whether the system runs IPsec, so the ESP algorithm applies.
+    pub fn uses_esp(self) -> bool {
+        matches!(
+            self,
+            SystemKind::EsegUdp | SystemKind::EsegTcp | SystemKind::Strongswan
+        )
+    }
+}
+
+/// One system as measured: a kind plus, for IPsec, the ESP algorithm.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct SystemSpec {
+    /// The kind.
+    pub kind: SystemKind,
+    /// The ESP algorithm (IPsec systems only).
+    pub algorithm: Option<String>,
+}
+
+impl SystemSpec {
+    /// Every system of the plan: IPsec kinds once per algorithm, the others once.
+    pub fn expand(kinds: &[SystemKind], algorithms: &[String]) -> Vec<SystemSpec> {
+        let mut specs = Vec::new();
+        for &kind in kinds {
+            if kind.uses_esp() {
+                specs.extend(algorithms.iter().map(|a| SystemSpec {
+                    kind,
+                    algorithm: Some(a.clone()),
+                }));
+            } else {
+                specs.push(SystemSpec {
+                    kind,
+                    algorithm: None,
+                });
+            }
+        }
+        specs
+    }
+
+    /// `kind` or `kind/algorithm` when several algorithms are measured.
+    pub fn label(&self, with_algorithm: bool) -> String {
+        match (&self.algorithm, with_algorithm) {
+            (Some(a), true) => format!("{}/{a}", self.kind.name()),
+            _ => self.kind.name().to_owned(),
+        }
+    }
+
+    /// The ESP algorithm, AES-256-GCM when none was set.
+    pub fn esp(&self) -> &str {
+        self.algorithm.as_deref().unwrap_or("aes256gcm16")
+    }
+}
+
+/// A daemon whose CPU time counts as the system's cost.
+#[derive(Debug)]
+enum Daemon<'lab> {
+    /// A program the lab started.
+    Process(ProcessGuard),
+    /// A strongSwan instance (its pid comes from its pid file).
+    Charon(Charon<'lab>),
+}
+
+impl Daemon<'_> {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Daemon::Process(p) => Some(p.pid()),
+            Daemon::Charon(c) => std::fs::read_to_string(c.dir().join("charon.pid"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok(),
+        }
+    }
+}
+
+/// A running system: its lab, the address traffic goes to, its daemons and an iperf3 server on
+/// the core host.
+#[derive(Debug)]
+pub struct SystemUnderTest<'lab> {
+    /// What this is.
+    pub spec: SystemSpec,
+    /// Its lab.
+    pub lab: &'lab Lab,
+    /// The core address traffic is sent to (through the tunnel, if any).
+    pub target: Ipv4Addr,
+    daemons: Vec<Daemon<'lab>>,
+    _iperf3: ProcessGuard,
+}
+
+/// Where traffic starts.
+pub const CLIENT: Host = Host::Client(0);
+
+impl<'lab> SystemUnderTest<'lab> {
+    /// Brings `spec` up in `lab` (a fresh lab with one client and no router) and checks that the
+    /// core answers pings from the client.
+    pub fn start(spec: &SystemSpec, lab: &'lab Lab, eseg: &EsegBinaries) -> Result<Self> {
+        let daemons = match spec.kind {
+            SystemKind::Veth => {
+                veth::route(lab)?;
+                Vec::new()
+            }
+            SystemKind::EsegUdp => eseg::start(lab, eseg, spec.esp(), eseg::Transport::Udp)?
+                .into_iter()
+                .map(Daemon::Process)
+                .collect(),
+            SystemKind::EsegTcp => eseg::start(lab, eseg, spec.esp(), eseg::Transport::Tcp)?
+                .into_iter()
+                .map(Daemon::Process)
+                .collect(),
+            SystemKind::Strongswan => strongswan::start(lab, spec.esp())?
+                .into_iter()
+                .map(Daemon::Charon)
+                .collect(),
+            SystemKind::Boringtun => boringtun::start(lab)?
+                .into_iter()
+                .map(Daemon::Process)
+                .collect(),
+        };
+        let target = lab.addresses().core;
+        let iperf3 = lab.iperf3_server(Host::Core, IPERF3_PORT)?;
+        if !lab.ping(CLIENT, target.into(), 3)? {
+            return Err(Error::Failed(format!(
+                "{}: the core does not answer pings from the client",
+                spec.label(true)
+            )));
+        }
+        Ok(SystemUnderTest {
+            spec: spec.clone(),
+            lab,
+            target,
+            daemons,
+            _iperf3: iperf3,
+        })
+    }
+
+    /// CPU time all the system's daemons have used so far; `None` for a system without daemons
+    /// (plain veth: the kernel does the work) or when one has died.
+    pub fn daemon_cpu(&self) -> Option<Duration> {
+        if self.daemons.is_empty() {
+            return None;
+        }
+        self.daemons
+            .iter()
+            .map(|d| d.pid().and_then(lab::cpu_time_of))
+            .sum()
+    }
+}
+
+/// Waits `pause`, a short settling time between measurements.
+pub fn settle(pause: Duration) {
+    std::thread::sleep(pause);
+}
