@@ -21,7 +21,7 @@ use ikev2::path::{Path, Transport};
 use ikev2::ts::TrafficSelector;
 use ikev2::{Endpoint, EndpointConfig, NoAddressPool, PeerConfig};
 use ipnet::{IpNet, Ipv4Net};
-use netio::dataplane::driver::{sleep_until, ACTIVITY_REPORT_INTERVAL};
+use netio::dataplane::driver::{sleep_until, ACTIVITY_REPORT_INTERVAL, NAT_KEEPALIVE_INTERVAL};
 use netio::dataplane::status::{self, SocketFileGuard};
 use netio::dataplane::tcp_transport::{TcpConfig, TcpEvent, TcpTransport};
 use netio::dataplane::{DataPlane, DataPlaneIo, DestinationPolicy, Driver, IkeSockets, Shared};
@@ -187,6 +187,7 @@ impl Client {
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut activity = tokio::time::interval(ACTIVITY_REPORT_INTERVAL);
+        let mut nat_keepalive = tokio::time::interval(NAT_KEEPALIVE_INTERVAL);
         let mut shutdown_at: Option<Instant> = None;
         let mut outcome = Outcome::Stopped;
         loop {
@@ -201,6 +202,7 @@ impl Client {
                 () = sleep_until(self.driver.next_timeout()) => self.driver.handle_timeout(),
                 () = sleep_until(self.reconnect_at), if shutdown_at.is_none() => self.connect(),
                 _ = activity.tick() => self.driver.report_activity(),
+                _ = nat_keepalive.tick() => self.driver.send_nat_keepalives(),
                 Some(reply) = self.status_rx.recv() => {
                     let _ = reply.send(self.driver.status());
                 }

@@ -59,6 +59,22 @@ fn sigterm_on_the_client_deletes_the_sa_and_removes_tun_and_routes() {
     assert!(!links.contains("eseg-c0"), "TUN left behind: {links}");
     let routes = s.ip(Host::Client(0), &["route", "show", "table", "all"]);
     assert!(!routes.contains("eseg-c0"), "routes left behind: {routes}");
+    // And when the test is done, no namespace of the lab is left either.
+    let namespaces: Vec<String> = s
+        .lab
+        .hosts()
+        .into_iter()
+        .filter_map(|h| s.lab.netns(h).ok().map(str::to_owned))
+        .collect();
+    drop(s);
+    let listed = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for ns in namespaces {
+        assert!(!listed.contains(&ns), "namespace {ns} left behind");
+    }
 }
 
 #[test]

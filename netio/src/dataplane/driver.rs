@@ -17,6 +17,10 @@ use super::sa_book::SaBook;
 use super::status::StatusReport;
 use super::{Clock, IkeDatagram, Shared};
 
+/// NAT-keepalive interval ([RFC 3948 §2.3](https://www.rfc-editor.org/rfc/rfc3948#section-2.3)
+/// suggests 20 s).
+pub const NAT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+
 /// How often the data path's per-SA activity is reported to the engine (feeds liveness checks
 /// and byte/packet lifetimes).
 pub const ACTIVITY_REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -103,6 +107,27 @@ impl Driver {
     /// When the engine next wants [`Driver::handle_timeout`].
     pub fn next_timeout(&self) -> Option<Instant> {
         self.endpoint.poll_timeout()
+    }
+
+    /// Sends a NAT-keepalive (one 0xFF byte to port 4500) for every IKE SA behind a NAT on our
+    /// side, so the NAT keeps the mapping while the tunnel is idle. Call every
+    /// [`NAT_KEEPALIVE_INTERVAL`]; TCP paths need none (the TCP connection is the mapping).
+    pub fn send_nat_keepalives(&self) {
+        for path in self.book.natted_paths() {
+            if path.transport != Transport::Udp || !path.needs_non_esp_marker() {
+                continue;
+            }
+            let sent = self.sockets.natt_for(path.local).map(|s| {
+                s.send_from(
+                    &[super::natt::NAT_KEEPALIVE],
+                    path.remote,
+                    super::ike_sockets::specific(path.local.ip()),
+                )
+            });
+            if !matches!(sent, Some(Ok(_))) {
+                tracing::debug!(remote = %path.remote, "cannot send NAT keepalive");
+            }
+        }
     }
 
     /// Reports the data path's per-CHILD-SA activity to the engine.

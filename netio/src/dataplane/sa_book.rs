@@ -34,6 +34,8 @@ struct SaRecord {
     established_at: Option<Instant>,
     virtual_ip: Option<VirtualIp>,
     closing: bool,
+    /// We are behind a NAT: keep its mapping alive (RFC 3948 §2.3).
+    nat_local: bool,
     children: BTreeMap<ChildSaId, ChildRecord>,
 }
 
@@ -95,6 +97,15 @@ impl SaBook {
         self.sas.get(&sa).map(|r| r.path)
     }
 
+    /// The paths of established IKE SAs that sit behind a NAT on our side.
+    pub fn natted_paths(&self) -> Vec<Path> {
+        self.sas
+            .values()
+            .filter(|r| r.nat_local && r.established_at.is_some() && !r.closing)
+            .map(|r| r.path)
+            .collect()
+    }
+
     /// Applies the data-path side of one engine event and logs it inside the IKE SA's span.
     pub fn apply(&mut self, now: Instant, event: &Event) {
         let handle = event.sa();
@@ -116,6 +127,7 @@ impl SaBook {
                 record.path = *path;
                 record.remote_id = Some(remote_id.clone());
                 record.established_at = Some(now);
+                record.nat_local = *nat_local;
                 tracing::info!(remote_id = %remote_id, remote = %path.remote, nat_local, nat_remote, "IKE SA established");
             }
             Event::ChildSaInstalled(child) => {
@@ -291,6 +303,7 @@ impl SaRecord {
             established_at: None,
             virtual_ip: None,
             closing: false,
+            nat_local: false,
             children: BTreeMap::new(),
         }
     }
