@@ -27,8 +27,12 @@ pub struct Binaries {
     pub client: PathBuf,
 }
 
-/// Builds `eseg-gateway` and `eseg-client` (same profile and target directory as the running
-/// test) once per process and returns their paths.
+/// Environment variable naming a directory with prebuilt `eseg-gateway` and `eseg-client` (for
+/// example release builds); when it is unset the harness builds them.
+pub const BIN_DIR_ENV: &str = "ESEG_INTEROP_BIN_DIR";
+
+/// The programs under test: from [`BIN_DIR_ENV`] when set, otherwise built once per process
+/// (same profile and target directory as the running test).
 pub fn binaries() -> Result<&'static Binaries> {
     static BUILT: OnceLock<std::result::Result<Binaries, String>> = OnceLock::new();
     BUILT
@@ -38,6 +42,13 @@ pub fn binaries() -> Result<&'static Binaries> {
 }
 
 fn build_binaries() -> std::result::Result<Binaries, String> {
+    if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
+        let dir = PathBuf::from(dir);
+        return Ok(Binaries {
+            gateway: dir.join("eseg-gateway"),
+            client: dir.join("eseg-client"),
+        });
+    }
     let exe = std::env::current_exe().map_err(|e| format!("locate the test program: {e}"))?;
     // target/<profile>/deps/<test> -> target/<profile>
     let profile_dir = exe

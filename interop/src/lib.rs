@@ -29,7 +29,7 @@ use std::sync::{Mutex, MutexGuard};
 pub use agreement::child_sas_agree;
 pub use charon::{wait_until, Charon, CharonOptions, Initiated, CHARON};
 pub use error::{Error, Result};
-pub use eseg::{binaries, Binaries, EsegProcess, GatewaySettings};
+pub use eseg::{binaries, Binaries, EsegProcess, GatewaySettings, BIN_DIR_ENV};
 pub use sas::{parse_list_sas, ChildSa, IkeSa};
 pub use swanctl_conf::{
     Child, Connection, Pool, PskSecret, SwanctlConf, CLIENT_ID, GATEWAY_ID, PSK,
