@@ -379,3 +379,53 @@ fn without_nat_and_without_forcing_ike_stays_on_500() {
     assert_eq!(pair.client.path(sa).unwrap().remote.port(), 500);
     assert!(!Pair::installed(&pair.client_events)[0].udp_encapsulation);
 }
+
+#[test]
+fn every_identity_type_authenticates() {
+    for (client_id, pattern) in [
+        ("fqdn:ue1.ims.example", "*.ims.example"),
+        ("email:alice@ims.example", "*@ims.example"),
+        ("ipv4:10.77.0.9", "10.77.0.9"),
+        ("keyid:0011aabbccdd", "keyid:0011aabbccdd"),
+    ] {
+        let mut client = common::client_peer();
+        client.local_id = client_id.parse().unwrap();
+        let mut server = common::server_peer();
+        server.remote_id = pattern.parse().unwrap();
+        let mut pair = Pair::with_peers(client, server);
+        let sa = pair.connect();
+        assert!(pair.client.is_established(sa), "{client_id}");
+        let remote = pair.server_events.iter().find_map(|e| match e {
+            Event::IkeSaEstablished { remote_id, .. } => Some(remote_id.clone()),
+            _ => None,
+        });
+        assert_eq!(remote, Some(client_id.parse().unwrap()));
+    }
+}
+
+#[test]
+fn peers_are_looked_up_by_identity_with_their_own_psk() {
+    let special_psk = ikev2::crypto::Secret::from_slice(b"special device key");
+    let mut special = common::server_peer();
+    special.name = "special".into();
+    special.remote_id = "special.eseg.test".parse().unwrap();
+    special.psk = special_psk.clone();
+    for (client_id, psk, works) in [
+        ("special.eseg.test", special_psk.clone(), true),
+        ("special.eseg.test", common::psk(), false),
+        ("other.eseg.test", common::psk(), true),
+        ("other.eseg.test", special_psk.clone(), false),
+    ] {
+        let mut client = common::client_peer();
+        client.local_id = client_id.parse().unwrap();
+        client.psk = psk;
+        let mut pair = Pair::with_peers(client, common::server_peer());
+        let mut server_config = pair.server.config().clone();
+        server_config
+            .peers
+            .push(std::sync::Arc::new(special.clone()));
+        pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+        let sa = pair.connect();
+        assert_eq!(pair.client.is_established(sa), works, "{client_id}");
+    }
+}

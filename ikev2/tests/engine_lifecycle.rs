@@ -524,3 +524,26 @@ fn child_sas_per_ike_sa_are_bounded() {
     assert_eq!(pair.server.counters().child_sa_refused, 3);
     assert!(pair.client.is_established(sa));
 }
+
+#[test]
+fn loss_during_ike_rekey_recovers() {
+    // Messages 4..8: CREATE_CHILD_SA (IKE) request/response, Delete of the old IKE SA and its answer.
+    for n in 4..8 {
+        let mut pair = Pair::default_pair();
+        let sa = pair.connect();
+        pair.hook = Some(drop_nth(n));
+        pair.client.rekey_ike(pair.now, sa).unwrap();
+        pair.advance(Duration::from_secs(120));
+        assert_eq!(pair.client.ike_sa_count(), 1, "lost message {n}");
+        assert_eq!(pair.server.ike_sa_count(), 1, "lost message {n}");
+        assert_eq!(pair.client.child_sa_count(), 1, "lost message {n}");
+        assert_eq!(pair.server.child_sa_count(), 1, "lost message {n}");
+        let new = rekeyed(&pair.client_events)[0].1;
+        pair.client.check_liveness(pair.now, new).unwrap();
+        pair.drive();
+        assert!(pair
+            .client_events
+            .iter()
+            .any(|e| matches!(e, Event::PeerAlive { sa } if *sa == new)));
+    }
+}
