@@ -20,10 +20,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockaddrIn, SockaddrIn6, SockaddrStorage,
+    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
 };
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, MsgHdr, Protocol, SockAddr, SockRef, Socket, Type};
 
 /// The IKE port (<https://www.rfc-editor.org/rfc/rfc7296#section-2>).
 pub const IKE_PORT: u16 = 500;
@@ -160,7 +159,7 @@ impl UdpSocket {
 
     /// Sends one datagram to `peer` from whatever source address the routing table picks.
     pub fn send_to(&self, payload: &[u8], peer: SocketAddr) -> io::Result<usize> {
-        send_from_on(self.socket.as_raw_fd(), self.local, payload, peer, None)
+        send_from_on(self.socket.as_fd(), self.local, payload, peer, None)
     }
 
     /// Sends one datagram to `peer` from the local address `source` (normally the
@@ -172,7 +171,7 @@ impl UdpSocket {
         peer: SocketAddr,
         source: Option<IpAddr>,
     ) -> io::Result<usize> {
-        send_from_on(self.socket.as_raw_fd(), self.local, payload, peer, source)
+        send_from_on(self.socket.as_fd(), self.local, payload, peer, source)
     }
 
     /// The underlying socket2 socket, for options not wrapped here.
@@ -259,51 +258,81 @@ fn recv_on(fd: RawFd, buf: &mut [u8]) -> io::Result<RecvMeta> {
 }
 
 /// `sendmsg` on `fd` (bound to `local`) with a source-address control message when `source` is
-/// given; see [`UdpSocket::send_from`].
+/// given; see [`UdpSocket::send_from`]. Allocation-free: the control message is built on the
+/// stack.
 fn send_from_on(
-    fd: RawFd,
+    fd: BorrowedFd<'_>,
     local: SocketAddr,
     payload: &[u8],
     peer: SocketAddr,
     source: Option<IpAddr>,
 ) -> io::Result<usize> {
+    let socket = SockRef::from(&fd);
+    let peer = peer_for_family(local, peer);
+    let address = SockAddr::from(peer);
     let iov = [IoSlice::new(payload)];
-    let flags = MsgFlags::empty();
-    let sent = match (
-        peer_for_family(local, peer),
-        source.map(|s| s.to_canonical()),
-    ) {
-        (SocketAddr::V4(dst), Some(IpAddr::V4(src))) => {
-            let info = libc::in_pktinfo {
-                ipi_ifindex: 0,
-                ipi_spec_dst: libc::in_addr {
-                    s_addr: u32::from(src).to_be(),
-                },
-                ipi_addr: libc::in_addr { s_addr: 0 },
-            };
-            let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-            sendmsg(fd, &iov, &cmsg, flags, Some(&SockaddrIn::from(dst)))?
+    let control = source.map(|src| SourceControl::new(peer.is_ipv6(), src));
+    let mut msg = MsgHdr::new().with_addr(&address).with_buffers(&iov);
+    if let Some(control) = &control {
+        msg = msg.with_control(control.bytes());
+    }
+    socket.sendmsg(&msg, 0)
+}
+
+/// An `IP_PKTINFO` or `IPV6_PKTINFO` control message choosing the source address, laid out as the
+/// kernel reads it (`struct cmsghdr` then `struct in_pktinfo` / `struct in6_pktinfo`, each padded
+/// to `size_t` alignment; `CMSG_SPACE`/`CMSG_LEN` of `<sys/socket.h>`).
+struct SourceControl {
+    buf: [u8; SourceControl::CAPACITY],
+    len: usize,
+}
+
+impl SourceControl {
+    const HEADER: usize = std::mem::size_of::<libc::cmsghdr>();
+    /// `CMSG_SPACE(sizeof(struct in6_pktinfo))`, the larger of the two.
+    const CAPACITY: usize = Self::HEADER + Self::align(std::mem::size_of::<libc::in6_pktinfo>());
+
+    const fn align(len: usize) -> usize {
+        let word = std::mem::size_of::<libc::size_t>();
+        (len + word - 1) & !(word - 1)
+    }
+
+    /// The control message for a socket of the given family sending from `source` (an IPv4
+    /// source on an IPv6 socket is given as IPv4-mapped IPv6).
+    fn new(ipv6_socket: bool, source: IpAddr) -> Self {
+        let mut data = [0u8; 20];
+        let (level, kind, data_len) = match (ipv6_socket, source.to_canonical()) {
+            (false, IpAddr::V4(v4)) => {
+                // struct in_pktinfo { int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr; }
+                data[4..8].copy_from_slice(&v4.octets());
+                (libc::IPPROTO_IP, libc::IP_PKTINFO, 12)
+            }
+            (_, addr) => {
+                // struct in6_pktinfo { in6_addr ipi6_addr; unsigned ipi6_ifindex; }
+                let v6 = match addr {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                    IpAddr::V6(v6) => v6,
+                };
+                data[..16].copy_from_slice(&v6.octets());
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, 20)
+            }
+        };
+        let mut buf = [0u8; Self::CAPACITY];
+        let word = std::mem::size_of::<libc::size_t>();
+        let cmsg_len = Self::HEADER + data_len;
+        buf[..word].copy_from_slice(&cmsg_len.to_ne_bytes()[..word]);
+        buf[word..word + 4].copy_from_slice(&level.to_ne_bytes());
+        buf[word + 4..word + 8].copy_from_slice(&kind.to_ne_bytes());
+        buf[Self::HEADER..Self::HEADER + data_len].copy_from_slice(&data[..data_len]);
+        SourceControl {
+            buf,
+            len: Self::HEADER + Self::align(data_len),
         }
-        (SocketAddr::V4(dst), _) => sendmsg(fd, &iov, &[], flags, Some(&SockaddrIn::from(dst)))?,
-        (SocketAddr::V6(dst), Some(src)) => {
-            let src6 = match src {
-                IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-                IpAddr::V6(v6) => v6,
-            };
-            let info = libc::in6_pktinfo {
-                ipi6_addr: libc::in6_addr {
-                    s6_addr: src6.octets(),
-                },
-                ipi6_ifindex: 0,
-            };
-            let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
-            sendmsg(fd, &iov, &cmsg, flags, Some(&SockaddrIn6::from(dst)))?
-        }
-        (SocketAddr::V6(dst), None) => {
-            sendmsg(fd, &iov, &[], flags, Some(&SockaddrIn6::from(dst)))?
-        }
-    };
-    Ok(sent)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// IPv4 peers of a dual-stack IPv6 socket are addressed as IPv4-mapped IPv6.
@@ -355,11 +384,47 @@ impl AsyncUdpSocket {
         peer: SocketAddr,
         source: Option<IpAddr>,
     ) -> io::Result<usize> {
-        let fd = self.inner.as_raw_fd();
         self.inner
             .async_io(tokio::io::Interest::WRITABLE, || {
-                send_from_on(fd, self.local, payload, peer, source)
+                send_from_on(self.inner.as_fd(), self.local, payload, peer, source)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_control_messages_match_the_c_layout() {
+        let v4 = SourceControl::new(false, IpAddr::V4(Ipv4Addr::new(198, 18, 0, 66)));
+        // CMSG_SPACE as computed by the C macros (nix's cmsg_space! reserves exactly that).
+        assert_eq!(
+            v4.bytes().len(),
+            nix::cmsg_space!(libc::in_pktinfo).capacity()
+        );
+        let word = std::mem::size_of::<libc::size_t>();
+        let header = std::mem::size_of::<libc::cmsghdr>();
+        let len = usize::from_ne_bytes(v4.bytes()[..word].try_into().unwrap());
+        assert_eq!(len, header + std::mem::size_of::<libc::in_pktinfo>());
+        assert_eq!(&v4.bytes()[header + 4..header + 8], &[198, 18, 0, 66]);
+
+        let v6 = SourceControl::new(true, IpAddr::V6("2001:2::1".parse().unwrap()));
+        assert_eq!(
+            v6.bytes().len(),
+            nix::cmsg_space!(libc::in6_pktinfo).capacity()
+        );
+        let len = usize::from_ne_bytes(v6.bytes()[..word].try_into().unwrap());
+        assert_eq!(len, header + std::mem::size_of::<libc::in6_pktinfo>());
+        let level = i32::from_ne_bytes(v6.bytes()[word..word + 4].try_into().unwrap());
+        assert_eq!(level, libc::IPPROTO_IPV6);
+
+        // An IPv4 source on a dual-stack socket goes out as IPv4-mapped IPv6.
+        let mapped = SourceControl::new(true, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            &mapped.bytes()[header..header + 16],
+            &Ipv4Addr::LOCALHOST.to_ipv6_mapped().octets()
+        );
     }
 }
