@@ -36,7 +36,10 @@ fn matrix_case(router: Router, expected: &str) {
     );
     let a = s.lab.addresses().clone();
     let vip = s.client_vip(0);
-    assert!(s.ping(Host::Client(0), IpAddr::V4(a.core)), "client -> core");
+    assert!(
+        s.ping(Host::Client(0), IpAddr::V4(a.core)),
+        "client -> core"
+    );
     assert!(s.ping(Host::Core, IpAddr::V4(vip)), "core -> client");
 
     let _server = s

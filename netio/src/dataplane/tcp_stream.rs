@@ -80,9 +80,23 @@ pub(crate) struct StreamContext {
     pub(crate) live: AtomicU64,
 }
 
+/// Who opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opener {
+    /// The peer (accepted): it must send a valid frame before we send anything.
+    Peer,
+    /// We did (the client): we speak first, so the connection can send at once.
+    Us,
+}
+
 /// Serves one connection until it ends, then reports why. The caller has counted it in
 /// [`StreamContext::live`].
-pub(crate) async fn serve(ctx: Arc<StreamContext>, stream: TcpStream, id: TcpConnectionId) {
+pub(crate) async fn serve(
+    ctx: Arc<StreamContext>,
+    stream: TcpStream,
+    id: TcpConnectionId,
+    opener: Opener,
+) {
     TcpCounters::bump(&ctx.shared.tcp.counters.opened);
     let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
     let path = Path {
@@ -99,6 +113,9 @@ pub(crate) async fn serve(ctx: Arc<StreamContext>, stream: TcpStream, id: TcpCon
         outbox: None,
         writer: None,
     };
+    if opener == Opener::Us {
+        connection.ensure_writer();
+    }
     let cause = connection.read_loop(read_half).await;
     connection.finish().await;
     count_close(&ctx.shared.tcp.counters, &cause);

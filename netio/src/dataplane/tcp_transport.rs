@@ -27,7 +27,7 @@ use std::time::Duration;
 use ikev2::path::{Path, TcpConnectionId};
 
 use super::tcp_conn::TcpCounters;
-use super::tcp_stream::{serve, CloseCause, StreamContext};
+use super::tcp_stream::{serve, CloseCause, Opener, StreamContext};
 use super::{Clock, Shared};
 use crate::tcp::StreamOptions;
 use crate::tun::TunQueue;
@@ -156,7 +156,7 @@ impl TcpTransport {
             tokio::net::TcpStream::from_std(stream)?
         };
         self.ctx.live.fetch_add(1, Ordering::Relaxed);
-        handle.spawn(serve(Arc::clone(&self.ctx), stream, id));
+        handle.spawn(serve(Arc::clone(&self.ctx), stream, id, Opener::Us));
         Ok(())
     }
 
@@ -201,6 +201,6 @@ async fn accept_loop(ctx: Arc<StreamContext>, listener: tokio::net::TcpListener)
         }
         let id = ctx.shared.tcp.fresh_id();
         ctx.live.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(serve(Arc::clone(&ctx), stream, id));
+        tokio::spawn(serve(Arc::clone(&ctx), stream, id, Opener::Peer));
     }
 }
