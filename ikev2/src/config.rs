@@ -132,13 +132,18 @@ pub struct Lifetimes {
     pub child_rekey_bytes: Option<u64>,
     /// CHILD SA soft limit in packets.
     pub child_rekey_packets: Option<u64>,
+    /// CHILD SA hard limit in bytes: deleted when reached without a rekey.
+    pub child_hard_bytes: Option<u64>,
+    /// CHILD SA hard limit in packets.
+    pub child_hard_packets: Option<u64>,
     /// Random time subtracted from soft limits so both peers rarely rekey at once.
     pub jitter: Duration,
 }
 
 impl Default for Lifetimes {
     /// strongSwan-like: IKE rekey 4 h, CHILD rekey 1 h, CHILD hard 1 h 10 min, 10 % jitter; a
-    /// CHILD rekey after 3e9 packets, well before a 32-bit ESP sequence number wraps.
+    /// CHILD rekey after 3e9 packets and a delete after 4e9, before a 32-bit ESP sequence
+    /// number wraps (2^32 ≈ 4.29e9).
     fn default() -> Self {
         Lifetimes {
             ike_rekey: Some(Duration::from_secs(4 * 3600)),
@@ -146,6 +151,8 @@ impl Default for Lifetimes {
             child_hard: Some(Duration::from_secs(3600 + 600)),
             child_rekey_bytes: None,
             child_rekey_packets: Some(3_000_000_000),
+            child_hard_bytes: None,
+            child_hard_packets: Some(4_000_000_000),
             jitter: Duration::from_secs(360),
         }
     }

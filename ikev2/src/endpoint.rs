@@ -531,8 +531,18 @@ impl Endpoint {
             .lifetimes
             .child_rekey_packets
             .is_some_and(|limit| c.packets >= limit);
-        if (over_bytes || over_packets) && !c.rekeyed && c.rekey_at.is_some_and(|t| t > now) {
+        if (over_bytes || over_packets) && !c.rekeyed && c.rekey_at.is_none_or(|t| t > now) {
             c.rekey_at = Some(now);
+        }
+        let over_hard = e
+            .lifetimes
+            .child_hard_bytes
+            .is_some_and(|limit| c.bytes >= limit)
+            || e.lifetimes
+                .child_hard_packets
+                .is_some_and(|limit| c.packets >= limit);
+        if over_hard && !c.rekeyed {
+            c.expire_at = Some(now);
         }
         let ike = self.sas.remove(&sa);
         if let Some(ike) = ike {

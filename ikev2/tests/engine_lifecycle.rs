@@ -547,3 +547,20 @@ fn loss_during_ike_rekey_recovers() {
             .any(|e| matches!(e, Event::PeerAlive { sa } if *sa == new)));
     }
 }
+
+#[test]
+fn hard_packet_limit_deletes_the_child_sa() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    let child = pair.client.child_sas(sa)[0];
+    let now = pair.now;
+    pair.client
+        .report_child_activity(now, sa, child, Some(now), 0, 4_000_000_000);
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(pair.client.child_sa_count(), 0);
+    assert_eq!(pair.server.child_sa_count(), 0);
+    assert!(pair.client_events.iter().any(|e| matches!(
+        e,
+        Event::ChildSaDeleted { reason: ChildDeleteReason::LocalDeleted, child: c, .. } if *c == child
+    )));
+}
