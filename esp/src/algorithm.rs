@@ -96,9 +96,9 @@ impl Algorithm {
     /// The alignment `seal` pads payload + trailer to. RFC 4303 section 2.4 asks for 4 bytes
     /// and allows more padding (up to 255 bytes); we pad AES-GCM to the 16-byte AES block as
     /// well as CBC: ring encrypts whole blocks in its bulk path and a partial last block costs
-    /// it more than 12 more bytes would (measured with ring 0.17 on AVX2: a 516-byte seal takes
-    /// 15-30% longer than a 528-byte one). ChaCha20-Poly1305 has no such step and keeps 4. Receivers accept
-    /// any alignment of 4 or more.
+    /// it more than 12 more bytes would (measured with ring 0.17 on AVX2: a 516-byte seal
+    /// takes 15-30% longer than a 528-byte one). ChaCha20-Poly1305 has no such step and keeps
+    /// 4. Receivers accept any alignment of 4 or more.
     pub const fn block_len(self) -> u8 {
         match self {
             Self::ChaCha20Poly1305 => 4,

@@ -5,14 +5,16 @@
 //! ICV, and encrypts/decrypts the middle in place.
 //!
 //! - AEADs (ring): nonce = salt || IV, and the IV is the 64-bit sequence number, which never
-//!   repeats within an SA (RFC 4106 section 3.1 "the IV MUST NOT repeat for a given key", RFC 7634
-//!   section 2). AAD = SPI || sequence number, or SPI || high 32 bits || low 32 bits with ESN
+//!   repeats within an SA (RFC 4106 section 3.1 and RFC 7634 section 2 forbid reusing an IV
+//!   with a key). AAD = SPI || sequence number, or SPI || high 32 bits || low 32 bits with ESN
 //!   (<https://www.rfc-editor.org/rfc/rfc4106#section-5>).
-//! - AES-CBC + HMAC: the IV must be unpredictable (<https://www.rfc-editor.org/rfc/rfc3602#section-2.1>);
+//! - AES-CBC + HMAC: the IV must be unpredictable
+//!   (<https://www.rfc-editor.org/rfc/rfc3602#section-2.1>);
 //!   it is the sequence number encrypted with a separate AES-128 key, derived from the encryption
 //!   key as HMAC-SHA-256(encryption key, "eseg ESP AES-CBC IV key"). Nobody without the key can
 //!   predict it, and it never repeats within an SA. The ICV covers header, IV and ciphertext, plus
-//!   the high 32 bits of the sequence number with ESN (<https://www.rfc-editor.org/rfc/rfc4303#section-2.2.1>),
+//!   the high 32 bits of the sequence number with ESN
+//!   (<https://www.rfc-editor.org/rfc/rfc4303#section-2.2.1>),
 //!   and is compared in constant time.
 //!
 //! Key bytes handed in are not kept: ring's expanded keys (which ring does not zeroize) and the

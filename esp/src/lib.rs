@@ -22,6 +22,54 @@
 //! transport's own header (the TPKT' header on TCP), so nothing is copied. In steady state no
 //! packet allocates.
 //!
+//! A worker's loop, reduced to one packet each way (a gateway sealing toward a client's
+//! virtual IP, and opening what the client sent):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use esp::{
+//!     Algorithm, BufPool, InboundConfig, InboundSa, Opened, OutboundConfig, OutboundSa,
+//!     SaDatabase, TrafficSelector, SEAL_HEADROOM, SEAL_TAILROOM,
+//! };
+//! # fn main() -> Result<(), esp::Error> {
+//! # #[allow(clippy::disallowed_methods)]
+//! # let now = std::time::Instant::now();
+//! let client = TrafficSelector::host([10, 99, 2, 1].into());
+//! let key = [7u8; 36]; // AES-256 key || 4-byte salt, from the CHILD_SA KEYMAT
+//! // Control plane: install both directions (here looped back: same SPI and key).
+//! let db = SaDatabase::new();
+//! let algorithm = Algorithm::AesGcm256;
+//! let outbound = OutboundSa::new(OutboundConfig::new(0x1234, algorithm), &key, &[])?;
+//! let outbound = Arc::new(outbound);
+//! let inbound_config = InboundConfig::new(0x1234, algorithm, vec![client]);
+//! let inbound = InboundSa::new(inbound_config, &key, &[])?;
+//! db.update(|table| {
+//!     table.insert_inbound(Arc::new(inbound));
+//!     table.route_outbound(&outbound, &[client]);
+//! });
+//!
+//! // Worker: its own pool and reader, no locks, no allocation per packet.
+//! let mut pool = BufPool::new(SEAL_HEADROOM + 1500 + SEAL_TAILROOM, 64, 1024)?;
+//! let mut reader = db.reader();
+//! let mut buf = pool.take(SEAL_HEADROOM);
+//! let inner = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 99, 2, 1, 10, 99, 2, 1];
+//! buf.spare_mut()[..inner.len()].copy_from_slice(&inner); // tun.read(buf.spare_mut())
+//! buf.commit(inner.len())?;
+//! let (sealed, sa) = reader.table().seal(&mut buf)?; // picks the SA by inner destination
+//! assert_eq!((sa.spi(), sealed.sequence_number), (0x1234, 1));
+//! let frame_len = (4 + buf.len()) as u16;
+//! let [high, low] = frame_len.to_be_bytes();
+//! buf.push_front(4)?.copy_from_slice(&[1, 0, high, low]); // TPKT' on TCP, in the headroom
+//! // ... send buf.data(); on the receiving side, strip the framing and open in place:
+//! buf.pull_front(4)?;
+//! let (opened, _sa) = reader.table().open(now, &mut buf)?; // picks the SA by SPI
+//! assert!(matches!(opened, Opened::Packet(esp::IpVersion::V4)));
+//! assert_eq!(buf.data(), &inner); // tun.write(buf.data())
+//! pool.give(buf);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! It never does I/O, never reads the clock (the time of the last inbound packet is the `now`
 //! given to `open`), never uses a global RNG (AEAD IVs are sequence numbers, CBC IVs are
 //! sequence numbers encrypted under a derived key), and never panics on input: every refusal is

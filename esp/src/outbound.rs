@@ -1,11 +1,13 @@
 //! The outbound SA: seals inner packets into ESP tunnel-mode packets in place.
 //!
 //! Any number of workers may seal through one [`OutboundSa`] at once (`&self`): the sequence
-//! number and the byte count move together under a [`SpinLock`] (one atomic read-modify-write
-//! per packet), so every packet gets its own number and, for the AEADs, its own IV. The counter never wraps (<https://www.rfc-editor.org/rfc/rfc4303#section-3.3.3>): once it
-//! reaches 2^32 - 1 (2^64 - 1 with ESN) sealing fails with [`Error::SequenceExhausted`], and
-//! `rekey_margin` packets earlier [`Sealed::rekey_due`] and [`OutboundSa::is_rekey_due`] start
-//! telling the control plane to rekey.
+//! number and the byte count move together under a small spin lock (one atomic
+//! read-modify-write per packet), so every packet gets its own number and, for the AEADs, its
+//! own IV. The counter never wraps
+//! (<https://www.rfc-editor.org/rfc/rfc4303#section-3.3.3>): once it reaches 2^32 - 1
+//! (2^64 - 1 with ESN) sealing fails with [`Error::SequenceExhausted`], and `rekey_margin`
+//! packets earlier [`Sealed::rekey_due`] and [`OutboundSa::is_rekey_due`] start telling the
+//! control plane to rekey.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,6 +1,7 @@
 //! Traffic selectors as address ranges, and the inner-packet fields the data path reads.
 //!
-//! An IKEv2 traffic selector names an address range (<https://www.rfc-editor.org/rfc/rfc7296#section-3.13.1>).
+//! An IKEv2 traffic selector names an address range
+//! (<https://www.rfc-editor.org/rfc/rfc7296#section-3.13.1>).
 //! Inbound, the inner source address of every decrypted packet must lie in one of the peer's
 //! selectors (<https://www.rfc-editor.org/rfc/rfc4301#section-5.2>), so a client cannot send with
 //! another client's address. Outbound, the inner destination picks the SA.
