@@ -1,0 +1,205 @@
+//! Scenario 5 (dead peer detection) and scenario 6 (deletes), both directions.
+//!
+//! DPD: the peer is killed outright (SIGKILL, nothing sent); the survivor must notice within its
+//! configured bound (liveness interval plus its retransmission schedule) and drop the SA.
+//! Deletes: `swanctl --terminate` on strongSwan's side, SIGTERM on ours; the other side must drop
+//! the SA at once.
+//!
+//! eseg-gateway's own DPD against a dead strongSwan client is not run: the gateway has no setting
+//! for its retransmission schedule, and strongSwan's defaults (4 s x 1.8, five tries) make it give
+//! up after about 165 s, beyond this suite's budget (see KNOWN-DIFFERENCES.md).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use eseg_interop::{
+    exclusive, wait_until, Charon, CharonOptions, EsegProcess, GatewaySettings, SwanctlConf, PSK,
+};
+use lab::{Host, Lab};
+
+/// strongSwan's DPD interval in these scenarios.
+const DPD_DELAY: Duration = Duration::from_secs(2);
+/// strongSwan notices a dead peer within: DPD interval, one more interval of timer slack, and its
+/// retransmissions (1 s, 1.4 s, 1.96 s, 2.74 s with `CharonOptions::default`).
+const STRONGSWAN_DPD_BOUND: Duration = Duration::from_secs(2 + 2 + 8);
+/// eseg-client notices within: liveness 2 s plus 0.5 s x 1.8^n for n = 0..=3 (about 5.9 s).
+const ESEG_CLIENT_DPD_BOUND: Duration = Duration::from_secs(2 + 6 + 2);
+
+fn strongswan_client_with_dpd(lab: &Lab) -> SwanctlConf {
+    let mut conf = SwanctlConf::lab_client(lab.addresses());
+    if let Some(c) = conf.connection("c") {
+        c.dpd_delay = Some(DPD_DELAY);
+    }
+    conf
+}
+
+fn strongswan_gateway_with_dpd(lab: &Lab) -> SwanctlConf {
+    let mut conf = SwanctlConf::lab_gateway(lab.addresses());
+    if let Some(c) = conf.connection("gw") {
+        c.dpd_delay = Some(DPD_DELAY);
+    }
+    conf
+}
+
+#[test]
+fn strongswan_client_detects_a_dead_eseg_gateway() {
+    let _serial = exclusive();
+    let lab = Lab::builder().build().expect("lab");
+    let mut gateway = EsegProcess::gateway(&lab, &GatewaySettings::default()).expect("gateway");
+    let mut client =
+        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
+    client
+        .load(&strongswan_client_with_dpd(&lab))
+        .expect("load");
+    let up = client
+        .initiate("c", "net", Duration::from_secs(10))
+        .expect("swanctl");
+    assert!(up.succeeded(), "{}", up.text());
+    // A live gateway answers DPD: the SA survives a few intervals of silence.
+    std::thread::sleep(DPD_DELAY * 3);
+    assert_eq!(
+        client.list_sas().unwrap().len(),
+        1,
+        "SA lost while the gateway lived"
+    );
+    assert!(
+        client.log().contains("sending DPD request"),
+        "no DPD was sent"
+    );
+
+    gateway.kill().expect("kill eseg-gateway");
+    client
+        .wait_for_no_sas(STRONGSWAN_DPD_BOUND)
+        .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
+    assert!(client.log().contains("giving up after"), "{}", client.log());
+}
+
+#[test]
+fn eseg_client_detects_a_dead_strongswan_gateway() {
+    let _serial = exclusive();
+    let lab = Lab::builder().build().expect("lab");
+    let mut gateway =
+        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
+    gateway
+        .load(&SwanctlConf::lab_gateway(lab.addresses()))
+        .expect("load");
+    let mut client = EsegProcess::client(&lab, PSK, &["--liveness-secs", "2"]).expect("client");
+    client
+        .wait_for_tunnel(Duration::from_secs(15))
+        .expect("tunnel");
+    // strongSwan answers our liveness checks: still up after a few intervals.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        client.exited().unwrap().is_none(),
+        "client quit while the gateway lived"
+    );
+    assert_eq!(client.status().unwrap().ike_sas.len(), 1);
+    assert!(
+        gateway.log().contains("parsed INFORMATIONAL request"),
+        "eseg-client sent no liveness check"
+    );
+
+    gateway.kill().expect("kill charon");
+    wait_until(
+        ESEG_CLIENT_DPD_BOUND,
+        "eseg-client to give up on the dead gateway",
+        || Ok(client.exited()?.is_some()),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
+    assert!(client.log().contains("tunnel down"), "{}", client.log());
+}
+
+#[test]
+fn strongswan_gateway_detects_a_dead_eseg_client() {
+    let _serial = exclusive();
+    let lab = Lab::builder().build().expect("lab");
+    let mut gateway =
+        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
+    gateway
+        .load(&strongswan_gateway_with_dpd(&lab))
+        .expect("load");
+    let mut client = EsegProcess::client(&lab, PSK, &[]).expect("client");
+    client
+        .wait_for_tunnel(Duration::from_secs(15))
+        .expect("tunnel");
+    std::thread::sleep(DPD_DELAY * 3);
+    assert_eq!(
+        gateway.list_sas().unwrap().len(),
+        1,
+        "SA lost while the client lived"
+    );
+    assert!(
+        gateway.log().contains("sending DPD request"),
+        "no DPD was sent"
+    );
+
+    client.kill().expect("kill eseg-client");
+    gateway
+        .wait_for_no_sas(STRONGSWAN_DPD_BOUND)
+        .unwrap_or_else(|e| panic!("{e}\n{}", gateway.log()));
+}
+
+#[test]
+fn deletes_from_either_side_are_honoured() {
+    let _serial = exclusive();
+    let lab = Lab::builder().build().expect("lab");
+    let a = lab.addresses().clone();
+
+    // strongSwan gateway terminates: eseg-client (with --once) tears down and exits.
+    let mut ss_gateway =
+        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
+    ss_gateway
+        .load(&SwanctlConf::lab_gateway(&a))
+        .expect("load");
+    let mut client = EsegProcess::client(&lab, PSK, &[]).expect("client");
+    client
+        .wait_for_tunnel(Duration::from_secs(15))
+        .expect("tunnel");
+    ss_gateway.terminate_ike("gw").expect("swanctl --terminate");
+    wait_until(
+        Duration::from_secs(5),
+        "eseg-client to exit after the Delete",
+        || Ok(client.exited()?.is_some()),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
+    assert!(ss_gateway.list_sas().unwrap().is_empty());
+    let links = lab
+        .exec_checked(Host::Client(0), &["ip", "-o", "link"])
+        .unwrap()
+        .stdout;
+    assert!(
+        !links.contains("eseg-c0"),
+        "TUN device left behind: {links}"
+    );
+    assert!(
+        ss_gateway
+            .log()
+            .contains("generating INFORMATIONAL request"),
+        "strongSwan sent no Delete"
+    );
+    drop(client);
+    drop(ss_gateway);
+
+    // eseg-gateway gets SIGTERM: the strongSwan client receives a Delete and drops the SA.
+    let mut gateway = EsegProcess::gateway(&lab, &GatewaySettings::default()).expect("gateway");
+    let mut ss_client =
+        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
+    ss_client.load(&SwanctlConf::lab_client(&a)).expect("load");
+    let up = ss_client
+        .initiate("c", "net", Duration::from_secs(10))
+        .expect("swanctl");
+    assert!(up.succeeded(), "{}", up.text());
+    assert!(lab.ping(Host::Client(0), IpAddr::V4(a.core), 1).unwrap());
+    let status = gateway
+        .terminate(Duration::from_secs(10))
+        .expect("gateway exits");
+    assert!(status.success(), "eseg-gateway exit status {status}");
+    ss_client
+        .wait_for_no_sas(Duration::from_secs(3))
+        .unwrap_or_else(|e| panic!("{e}\n{}", ss_client.log()));
+    assert!(
+        ss_client.log().contains("received DELETE for IKE_SA"),
+        "{}",
+        ss_client.log()
+    );
+}
