@@ -109,8 +109,7 @@ impl Established {
         let children = self
             .children
             .values()
-            .filter(|c| !c.rekeyed)
-            .flat_map(|c| [c.rekey_at, c.expire_at])
+            .flat_map(|c| [c.rekey_at.filter(|_| !c.rekeyed), c.expire_at])
             .flatten();
         dpd.into_iter()
             .chain(children)
@@ -157,12 +156,14 @@ pub(crate) fn handle_timeout(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
         e.last_inbound = now;
     }
     let mut due = Vec::new();
-    for child in e.children.values_mut().filter(|c| !c.rekeyed) {
+    // A replaced CHILD SA normally goes with the rekey initiator's Delete; if that never comes,
+    // its hard lifetime still ends it.
+    for child in e.children.values_mut() {
         if child.expire_at.is_some_and(|t| t <= now) {
             child.expire_at = None;
             child.rekey_at = None;
             due.push(Command::DeleteChild(child.id));
-        } else if child.rekey_at.is_some_and(|t| t <= now) {
+        } else if !child.rekeyed && child.rekey_at.is_some_and(|t| t <= now) {
             child.rekey_at = None;
             due.push(Command::RekeyChild(child.id));
         }

@@ -7,8 +7,9 @@
 //! moves to [`State::Rekeyed`], where it only completes the Delete that the rekey initiator
 //! sends over it, then closes with [`CloseReason::Rekeyed`] without touching the CHILD SAs.
 //!
-//! Simultaneous IKE rekeys are avoided rather than resolved: a request to rekey an IKE SA we are
-//! rekeying ourselves is answered with TEMPORARY_FAILURE (§2.25), and an initiator that gets
+//! Simultaneous IKE rekeys are avoided rather than resolved with the nonce rule of §2.8.2: a
+//! request to rekey an IKE SA while we have any request of our own in flight on it (our own IKE
+//! rekey included) is answered with TEMPORARY_FAILURE (§2.25), and an initiator that gets
 //! TEMPORARY_FAILURE tries again after a random 10-40 s, so two colliding peers fall apart.
 
 use std::time::Duration;
@@ -153,7 +154,9 @@ pub(crate) fn handle_request(
         );
         State::Established(e)
     };
-    if e.rekeying_ike.is_some() || e.closing.is_some() {
+    // Our own request in flight (an IKE rekey, a CHILD SA, a Delete) would be orphaned by the
+    // move to the new IKE SA: let the peer try again later (§2.25).
+    if e.rekeying_ike.is_some() || e.closing.is_some() || sa.pending.is_some() {
         return refuse(sa, ctx, e, Error::TemporaryFailure);
     }
     let (Some(sa_payload), Some((ke_group, public)), Some(ni)) =
