@@ -190,6 +190,11 @@ impl EsegProcess {
     /// identities and PSK, short timers, `--once`, plus `extra` arguments. It does not wait for
     /// the tunnel; see [`EsegProcess::wait_for_tunnel`].
     pub fn client(lab: &Lab, psk: &str, extra: &[&str]) -> Result<Self> {
+        Self::client_as(lab, CLIENT_ID, psk, extra)
+    }
+
+    /// Like [`EsegProcess::client`] with another identity (IDi).
+    pub fn client_as(lab: &Lab, identity: &str, psk: &str, extra: &[&str]) -> Result<Self> {
         let socket = lab.workdir().join("eseg-client.sock");
         let bin = binaries()?.client.display().to_string();
         let gateway = lab.gateway_outer().to_string();
@@ -199,7 +204,7 @@ impl EsegProcess {
             "--gateway",
             &gateway,
             "--identity",
-            CLIENT_ID,
+            identity,
             "--gateway-id",
             GATEWAY_ID,
             "--psk",
