@@ -564,3 +564,30 @@ fn hard_packet_limit_deletes_the_child_sa() {
         Event::ChildSaDeleted { reason: ChildDeleteReason::LocalDeleted, child: c, .. } if *c == child
     )));
 }
+
+#[test]
+fn rekey_of_a_child_sa_being_deleted_gets_temporary_failure() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    let client_child = pair.client.child_sas(sa)[0];
+    let server_sa = pair.server_events[0].sa();
+    let server_child = pair.server.child_sas(server_sa)[0];
+    pair.client
+        .delete_child(pair.now, sa, client_child)
+        .unwrap();
+    pair.server
+        .rekey_child(pair.now, server_sa, server_child)
+        .unwrap();
+    pair.drive();
+    pair.advance(Duration::from_secs(60));
+    assert_eq!(pair.client.child_sa_count(), 0);
+    assert_eq!(pair.server.child_sa_count(), 0);
+    assert!(live_children(&pair.client_events).is_empty());
+    assert!(live_children(&pair.server_events).is_empty());
+    assert_eq!(
+        Pair::installed(&pair.server_events).len(),
+        1,
+        "no rekeyed SA was created"
+    );
+    assert!(pair.client.is_established(sa));
+}

@@ -170,6 +170,16 @@ pub(crate) fn handle_request(
     });
     let rekeys = match rekeys {
         Some(None) => return refuse(sa, ctx, e, Error::ChildSaNotFound),
+        // §2.25.1: a CHILD SA we are deleting is not rekeyed.
+        Some(Some(old))
+            if sa
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.kind == RequestKind::DeleteChild(old))
+                || e.queue.contains(&Command::DeleteChild(old)) =>
+        {
+            return refuse(sa, ctx, e, Error::TemporaryFailure)
+        }
         Some(Some(old)) => Some(old),
         None => None,
     };
@@ -355,11 +365,21 @@ pub(crate) fn handle_response(
             ctx.shared.child_spis.remove(&pending.inbound_spi);
             ctx.shared.counters.child_sa_refused += 1;
             if let RequestKind::RekeyChild(old) = kind {
-                // Try again later, unless the peer does not know the SA any more.
-                if let Some(old) = e.children.get_mut(&old) {
-                    if error != Error::ChildSaNotFound {
-                        old.rekey_at = Some(ctx.now + std::time::Duration::from_secs(30));
+                if error == Error::ChildSaNotFound {
+                    // §2.25: the peer does not know it; drop it silently and create a new one.
+                    if let Some(gone) = e.children.remove(&old) {
+                        ctx.shared.child_spis.remove(&gone.id.0);
+                        ctx.event(crate::events::Event::ChildSaDeleted {
+                            sa: sa.handle,
+                            child: gone.id,
+                            outbound_spi: gone.outbound_spi,
+                            reason: crate::events::ChildDeleteReason::PeerDeleted,
+                        });
+                        e.enqueue(Command::CreateChild(gone.ts_local, gone.ts_remote));
                     }
+                } else if let Some(old) = e.children.get_mut(&old) {
+                    // TEMPORARY_FAILURE and the like: try again later.
+                    old.rekey_at = Some(ctx.now + std::time::Duration::from_secs(30));
                 }
             }
             return State::Established(e);
