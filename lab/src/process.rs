@@ -135,6 +135,8 @@ impl<'a> NetnsCommand<'a> {
                     .map_err(|e| Error::io(format!("write {}", in_path.display()), e))?;
                 let file = File::open(&in_path)
                     .map_err(|e| Error::io(format!("open {}", in_path.display()), e))?;
+                // The open descriptor keeps the bytes readable for the program.
+                let _ = std::fs::remove_file(&in_path);
                 Stdio::from(file)
             }
             None => Stdio::null(),
