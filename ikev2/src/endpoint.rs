@@ -473,6 +473,32 @@ impl Endpoint {
         self.command(now, sa, Command::RekeyChild(child))
     }
 
+    /// Moves an established IKE SA to another path, e.g. a new TCP connection after a reconnect
+    /// or a new local address, and sends a liveness check over it so that the peer follows (it
+    /// moves on the first authenticated message from the new path). `PathChanged` follows.
+    pub fn migrate(
+        &mut self,
+        now: Instant,
+        sa: IkeSaHandle,
+        path: Path,
+    ) -> Result<(), CommandError> {
+        if !self.is_established(sa) {
+            return Err(if self.sas.contains_key(&sa) {
+                CommandError::NotEstablished
+            } else {
+                CommandError::UnknownSa
+            });
+        }
+        self.with_sa(now, sa, |ike, ctx| {
+            ike.path = path;
+            ctx.event(Event::PathChanged {
+                sa: ike.handle,
+                path,
+            });
+        });
+        self.command(now, sa, Command::Liveness)
+    }
+
     /// Rekeys the IKE SA now (§2.18); `IkeSaRekeyed{old, new}` follows.
     pub fn rekey_ike(&mut self, now: Instant, sa: IkeSaHandle) -> Result<(), CommandError> {
         self.command(now, sa, Command::RekeyIke)

@@ -68,7 +68,8 @@ pub struct ChildSaInstalled {
     pub ts_local: Vec<TrafficSelector>,
     /// The peer's side (inner source of what we accept).
     pub ts_remote: Vec<TrafficSelector>,
-    /// ESP in UDP (RFC 3948) on `path`, rather than bare ESP.
+    /// ESP is carried in the transport of `path` (UDP 4500 per RFC 3948, or the TCP stream per
+    /// RFC 9329) rather than as bare IP protocol 50.
     pub udp_encapsulation: bool,
     /// The outer addresses (and transport) of the IKE SA when installed.
     pub path: Path,
@@ -148,8 +149,8 @@ pub enum Event {
         /// Addresses, DNS, P-CSCF.
         assigned: VirtualIp,
     },
-    /// The peer's address changed (NAT rebinding) or the IKE SA moved to port 4500: send ESP to
-    /// the new `path`.
+    /// The IKE SA moved (NAT rebinding, a new TCP connection, [`crate::Endpoint::migrate`]): send
+    /// ESP (and expect IKE) on the new `path` from now on.
     PathChanged {
         /// The IKE SA.
         sa: IkeSaHandle,

@@ -591,3 +591,54 @@ fn rekey_of_a_child_sa_being_deleted_gets_temporary_failure() {
     );
     assert!(pair.client.is_established(sa));
 }
+
+#[test]
+fn nat_rebinding_and_migration_move_the_ike_sa() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    // The client's NAT mapping changes: the server follows the next authenticated message.
+    pair.nat = Some("198.51.100.9".parse().unwrap());
+    pair.client.check_liveness(pair.now, sa).unwrap();
+    pair.drive();
+    let moved = pair.server_events.iter().find_map(|e| match e {
+        Event::PathChanged { path, .. } => Some(*path),
+        _ => None,
+    });
+    assert_eq!(
+        moved.unwrap().remote.ip(),
+        "198.51.100.9".parse::<std::net::IpAddr>().unwrap()
+    );
+    // A replayed request from yet another address does not move it: the cached response goes
+    // to the current path.
+    let before = pair.server_events.len();
+    let bogus = ikev2::Path::udp(
+        "10.99.0.1:4500".parse().unwrap(),
+        "203.0.113.1:4500".parse().unwrap(),
+    );
+    let last_request = pair
+        .log
+        .iter()
+        .rev()
+        .find(|(from, _)| *from == Side::Client)
+        .unwrap()
+        .1
+        .clone();
+    pair.server.handle_datagram(pair.now, bogus, &last_request);
+    let resent = pair.server.poll_transmit().unwrap();
+    assert_eq!(resent.path.remote, moved.unwrap().remote);
+    pair.collect_events();
+    assert_eq!(pair.server_events.len(), before);
+    // The client moves to another local port on its own.
+    let path = pair.client.path(sa).unwrap();
+    let new_path = ikev2::Path {
+        local: "10.99.0.2:4501".parse().unwrap(),
+        ..path
+    };
+    pair.client.migrate(pair.now, sa, new_path).unwrap();
+    pair.drive();
+    assert_eq!(pair.client.path(sa), Some(new_path));
+    assert!(pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::PeerAlive { .. })));
+}

@@ -484,17 +484,10 @@ impl IkeSa {
         }
     }
 
-    /// NAT rebinding: an authenticated message from a new remote address moves the SA there
-    /// (RFC 7296 §2.23: only for the side not behind a NAT... the responder follows the initiator).
+    /// NAT rebinding and transport changes: an authenticated message from another path (new
+    /// address or port, another TCP connection) moves the SA there (RFC 7296 §2.23, RFC 9329).
     fn follow_peer(&mut self, ctx: &mut Ctx<'_>, path: Path) {
-        // A TCP peer that reconnects keeps its IKE SA on the new connection
-        // (<https://www.rfc-editor.org/rfc/rfc9329#section-6>): any TCP connection replaces
-        // any other, but UDP and TCP never replace each other here.
-        let same_kind = matches!(
-            (path.transport, self.path.transport),
-            (Transport::Udp, Transport::Udp) | (Transport::Tcp(_), Transport::Tcp(_))
-        );
-        if path != self.path && same_kind {
+        if path != self.path {
             self.path = path;
             if self.is_established() {
                 ctx.event(Event::PathChanged {
