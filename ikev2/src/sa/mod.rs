@@ -33,7 +33,7 @@ use crate::cp::AddressPool;
 use crate::crypto::{CookieSecrets, Secret, SkCipher};
 use crate::error::Error;
 use crate::events::{CloseReason, Event, IkeSaHandle};
-use crate::path::{Path, Transmit, Transport};
+use crate::path::{Path, Transmit};
 use crate::proposal::IkeAlgorithms;
 use crate::wire::{ExchangeType, Flags, IkeHeader, Message, PayloadBody};
 
