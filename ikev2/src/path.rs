@@ -2,8 +2,9 @@
 //! [`Transmit`] the engine hands back to the driver.
 //!
 //! The engine never opens sockets. It answers a request on the path the request came in on and,
-//! after NAT detection, moves an IKE SA to UDP port 4500 by emitting transmits whose `local` and
-//! `remote` addresses carry port 4500 ([RFC 7296 §2.23](https://www.rfc-editor.org/rfc/rfc7296#section-2.23)).
+//! after NAT detection, moves an IKE SA to UDP port 4500 by emitting transmits whose `local`
+//! and `remote` addresses carry port 4500
+//! ([RFC 7296 §2.23](https://www.rfc-editor.org/rfc/rfc7296#section-2.23)).
 
 use std::net::SocketAddr;
 
@@ -47,7 +48,8 @@ impl Path {
     }
 
     /// Whether a datagram on this path carries the 4-byte zero non-ESP marker in front of the IKE
-    /// header: UDP where neither port is 500 ([RFC 3948 §2.2](https://www.rfc-editor.org/rfc/rfc3948#section-2.2)).
+    /// header: UDP where neither port is 500
+    /// ([RFC 3948 §2.2](https://www.rfc-editor.org/rfc/rfc3948#section-2.2)).
     /// The driver adds it on send and strips it on receive; the engine sees bare IKE messages.
     pub fn needs_non_esp_marker(&self) -> bool {
         self.transport == Transport::Udp

@@ -1,10 +1,11 @@
 //! Algorithms, configured proposals and proposal selection
 //! ([RFC 7296 §2.7](https://www.rfc-editor.org/rfc/rfc7296#section-2.7), §3.3).
 //!
-//! Algorithms are the crypto layer's enums ([`EncrAlg`], [`IntegAlg`], [`PrfAlg`], [`DhGroup`]). A received SA payload is first turned into a
-//! list of [`Offer`]s (plain numbers, nothing dropped), then [`select_ike`] / [`select_esp`] pick
-//! one offered proposal that a configured proposal accepts, taking the configured proposals in
-//! order (the gateway's preference) and, within one, the offers in the initiator's order.
+//! Algorithms are the crypto layer's enums ([`EncrAlg`], [`IntegAlg`], [`PrfAlg`],
+//! [`DhGroup`]). A received SA payload is first turned into a list of [`Offer`]s (plain
+//! numbers, nothing dropped), then [`select_ike`] / [`select_esp`] pick one offered proposal
+//! that a configured proposal accepts, taking the configured proposals in order (the gateway's
+//! preference) and, within one, the offers in the initiator's order.
 
 use crate::crypto::{CipherSuite, DhGroup, EncrAlg, IkeSuite, IntegAlg, PrfAlg};
 
