@@ -33,6 +33,7 @@ pub struct TunConfig {
     queues: usize,
     mtu: Option<u32>,
     nonblocking: bool,
+    ipv6: bool,
 }
 
 impl Default for TunConfig {
@@ -42,6 +43,7 @@ impl Default for TunConfig {
             queues: 1,
             mtu: None,
             nonblocking: false,
+            ipv6: true,
         }
     }
 }
@@ -74,6 +76,14 @@ impl TunConfig {
     /// Opens the queues non-blocking (reads return `WouldBlock` when no packet is waiting).
     pub fn nonblocking(mut self, nonblocking: bool) -> Self {
         self.nonblocking = nonblocking;
+        self
+    }
+
+    /// Whether the device speaks IPv6 (default). Without it the kernel gives the device no
+    /// link-local address and sends none of its own IPv6 packets (MLD reports, router
+    /// solicitations) into the tunnel.
+    pub fn ipv6(mut self, ipv6: bool) -> Self {
+        self.ipv6 = ipv6;
         self
     }
 }
@@ -114,6 +124,16 @@ impl Tun {
         };
         if let Some(mtu) = config.mtu {
             tun.set_mtu(mtu)?;
+        }
+        if !config.ipv6 {
+            // /proc/sys/net is that of the calling thread's namespace, where the device was made.
+            let path = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", tun.name);
+            match std::fs::write(&path, "1") {
+                Ok(()) => {}
+                // No IPv6 in this kernel or namespace: nothing to disable.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         tracing::debug!(name = %tun.name, queues = tun.queues.len(), "TUN created");
         Ok(tun)

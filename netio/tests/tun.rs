@@ -246,3 +246,31 @@ fn kernel_names_the_device_from_a_template() {
     assert!(tun.name().starts_with("esegt"), "{}", tun.name());
     assert!(tun.index().expect("test setup") > 0);
 }
+
+#[test]
+fn an_ipv4_only_device_sends_nothing_of_its_own() {
+    let (lab, tun, _) = lab_with_tun(
+        TunConfig::new()
+            .name(TUN_NAME)
+            .ipv6(false)
+            .nonblocking(true),
+    );
+    let v6 = lab
+        .exec_checked(
+            Host::Gateway,
+            &["ip", "-6", "addr", "show", "dev", TUN_NAME],
+        )
+        .unwrap()
+        .stdout;
+    assert!(v6.trim().is_empty(), "{v6}");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut buf = [0u8; 2048];
+    let read = tun.queue().unwrap().read(&mut buf);
+    assert!(
+        matches!(&read, Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "{read:?}"
+    );
+    assert!(tun
+        .add_address("2001:2:0:1::1/64".parse().unwrap())
+        .is_err());
+}
