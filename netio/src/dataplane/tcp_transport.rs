@@ -204,3 +204,245 @@ async fn accept_loop(ctx: Arc<StreamContext>, listener: tokio::net::TcpListener)
         tokio::spawn(serve(Arc::clone(&ctx), stream, id, Opener::Peer));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The transport over real sockets in a lab namespace (root: the TUN device the transport
+    //! writes to needs one).
+
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::sync::atomic::Ordering;
+
+    use lab::{Host, Lab};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::tun::{Tun, TunConfig};
+
+    const WAIT: Duration = Duration::from_secs(3);
+
+    #[allow(clippy::disallowed_methods)] // Tests read the clock.
+    fn now() -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
+    /// A transport listening on loopback inside a lab namespace, and that namespace's lab.
+    struct Harness {
+        lab: Lab,
+        transport: TcpTransport,
+        shared: Arc<Shared>,
+        events: mpsc::Receiver<TcpEvent>,
+        addr: SocketAddr,
+        _tun: Tun,
+    }
+
+    impl Harness {
+        fn new(config: TcpConfig) -> Self {
+            let lab = Lab::builder().build().unwrap();
+            let (tun, listener) = lab
+                .run_in(Host::Gateway, || {
+                    let mut tun = Tun::create(&TunConfig::new().name("tpkt-t0")).unwrap();
+                    let queue = tun.take_queues().pop().unwrap();
+                    (
+                        tun,
+                        queue,
+                        crate::tcp::listen("127.0.0.1:0".parse().unwrap(), 64),
+                    )
+                })
+                .map(|(tun, queue, listener)| ((tun, Arc::new(queue)), listener.unwrap()))
+                .unwrap();
+            let shared = Arc::new(Shared::default());
+            let (tx, events) = mpsc::channel(64);
+            let transport =
+                TcpTransport::start(config, Arc::clone(&shared), tun.1, now, tx).unwrap();
+            let addr = transport.listen(listener).unwrap();
+            Harness {
+                lab,
+                transport,
+                shared,
+                events,
+                addr,
+                _tun: tun.0,
+            }
+        }
+
+        fn connect(&self) -> TcpStream {
+            let addr = self.addr;
+            let stream = self
+                .lab
+                .run_in(Host::Gateway, move || TcpStream::connect(addr))
+                .unwrap()
+                .unwrap();
+            stream.set_read_timeout(Some(WAIT)).unwrap();
+            stream
+        }
+
+        fn next_event(&mut self) -> TcpEvent {
+            let deadline = now() + WAIT;
+            loop {
+                if let Ok(event) = self.events.try_recv() {
+                    return event;
+                }
+                assert!(now() < deadline, "no event from the transport");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+
+        fn counter(&self, pick: fn(&TcpCounters) -> &AtomicU64) -> u64 {
+            pick(&self.shared.tcp.counters).load(Ordering::Relaxed)
+        }
+
+        fn wait_for(&self, pick: fn(&TcpCounters) -> &AtomicU64, at_least: u64) -> bool {
+            let deadline = now() + WAIT;
+            while now() < deadline {
+                if self.counter(pick) >= at_least {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            false
+        }
+    }
+
+    fn ike_frame(fill: u8, len: usize) -> Vec<u8> {
+        let mut frame = tpkt::ike_prefix(len).unwrap().to_vec();
+        frame.extend(std::iter::repeat_n(fill, len));
+        frame
+    }
+
+    fn closed(stream: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(stream.read(&mut buf), Ok(0))
+            || matches!(stream.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    }
+
+    #[test]
+    fn ike_both_ways_and_keepalives_accepted() {
+        let mut h = Harness::new(TcpConfig::default());
+        let mut peer = h.connect();
+        // Two IKE frames and a keepalive in one write.
+        let mut wire = ike_frame(0x11, 40);
+        wire.extend_from_slice(&tpkt::KEEPALIVE_FRAME);
+        wire.extend(ike_frame(0x22, 28));
+        peer.write_all(&wire).unwrap();
+        let TcpEvent::Ike { path, message } = h.next_event() else {
+            panic!("expected IKE");
+        };
+        assert_eq!(message, vec![0x11; 40]);
+        let ikev2::path::Transport::Tcp(id) = path.transport else {
+            panic!("a TCP path: {path:?}");
+        };
+        assert_eq!(path.remote, peer.local_addr().unwrap());
+        assert!(
+            matches!(h.next_event(), TcpEvent::Ike { message, .. } if message == vec![0x22; 28])
+        );
+        assert_eq!(h.counter(|c| &c.keepalives), 1);
+        // The engine's answer goes back on that connection, framed.
+        h.shared.tcp.send_ike(id, &[0x33; 30]).unwrap();
+        let mut answer = [0u8; 38];
+        peer.read_exact(&mut answer).unwrap();
+        assert_eq!(answer[..8], [1, 0, 0, 38, 0, 0, 0, 0]);
+        assert_eq!(answer[8..], [0x33; 30]);
+        assert_eq!(h.transport.live_connections(), 1);
+    }
+
+    #[test]
+    fn garbage_oversized_and_silent_connections_are_closed_and_counted() {
+        let config = TcpConfig {
+            first_frame_timeout: Duration::from_millis(500),
+            ..TcpConfig::default()
+        };
+        let h = Harness::new(config);
+        let mut http = h.connect();
+        http.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        assert!(closed(&mut http), "HTTP is not served");
+        let mut oversized = h.connect();
+        oversized
+            .write_all(&[1, 0, 0xff, 0xff, 0, 0, 0, 0])
+            .unwrap();
+        assert!(
+            closed(&mut oversized),
+            "a 64 KiB frame exceeds the 16 KiB limit"
+        );
+        let mut silent = h.connect();
+        assert!(closed(&mut silent), "silent connection");
+        let mut truncated = h.connect();
+        truncated.write_all(&[1, 0, 0, 64, 0, 0]).unwrap();
+        truncated.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(closed(&mut truncated));
+        assert!(h.wait_for(|c| &c.closed_not_tpkt, 1));
+        assert!(h.wait_for(|c| &c.closed_bad_framing, 1));
+        assert!(h.wait_for(|c| &c.closed_idle, 1));
+        assert!(h.wait_for(|c| &c.closed_truncated, 1));
+        assert!(
+            h.shared.tcp.is_empty(),
+            "none was ever registered for sending"
+        );
+    }
+
+    #[test]
+    fn connections_over_the_limit_are_refused() {
+        let config = TcpConfig {
+            max_connections: 3,
+            ..TcpConfig::default()
+        };
+        let h = Harness::new(config);
+        let mut open: Vec<TcpStream> = (0..3).map(|_| h.connect()).collect();
+        let deadline = now() + WAIT;
+        while h.transport.live_connections() < 3 && now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut refused = h.connect();
+        assert!(
+            closed(&mut refused),
+            "the fourth connection is closed at once"
+        );
+        assert_eq!(h.counter(|c| &c.refused_over_limit), 1);
+        // The first three are still served.
+        open[0].write_all(&ike_frame(0x44, 28)).unwrap();
+        assert!(h.wait_for(|c| &c.ike_frames, 1));
+    }
+
+    #[test]
+    fn a_peer_that_stops_reading_loses_esp_first_then_the_connection() {
+        let config = TcpConfig {
+            send_queue_bytes: 64 * 1024,
+            ike_reserve_bytes: 8 * 1024,
+            ..TcpConfig::default()
+        };
+        let mut h = Harness::new(config);
+        let mut peer = h.connect();
+        peer.write_all(&ike_frame(0x55, 28)).unwrap();
+        let TcpEvent::Ike { path, .. } = h.next_event() else {
+            panic!("expected IKE");
+        };
+        let ikev2::path::Transport::Tcp(id) = path.transport else {
+            panic!("a TCP path");
+        };
+        // The peer never reads: socket buffers fill, then the queue, then ESP is dropped.
+        let mut esp = vec![0xab; 1400];
+        esp[..4].copy_from_slice(&[0, 0, 0x10, 0x01]);
+        for _ in 0..20_000 {
+            h.shared.tcp.send_esp(id, &esp);
+        }
+        assert!(h.counter(|c| &c.esp_dropped_queue_full) > 0);
+        assert!(
+            h.shared.tcp.send_ike(id, &[0x66; 200]).is_ok(),
+            "IKE still fits"
+        );
+        let mut stalled = false;
+        for _ in 0..100 {
+            if h.shared.tcp.send_ike(id, &[0x66; 1000]).is_err() {
+                stalled = true;
+                break;
+            }
+        }
+        assert!(
+            stalled,
+            "an IKE reserve that stays full closes the connection"
+        );
+        assert!(h.wait_for(|c| &c.closed_stalled, 1));
+        drop(peer);
+    }
+}
