@@ -69,12 +69,22 @@ pub fn binaries() -> &'static Binaries {
 }
 
 /// The gateway configuration for a lab: the lab's pool, DNS, P-CSCF and protected subnet, a
-/// status socket in the lab's work directory, short liveness checks, plus `extra` TOML keys
-/// (which must not repeat a section header used here).
+/// status socket in the lab's work directory, short liveness checks, plus `clients_extra` keys in
+/// `[clients]` and `extra` TOML appended at the end (whole sections such as `[tcp]`).
 pub fn gateway_config(lab: &Lab, clients_extra: &str, extra: &str) -> String {
+    gateway_config_with(lab, "", clients_extra, extra)
+}
+
+/// [`gateway_config`] with `gateway_extra` keys in the `[gateway]` section too.
+pub fn gateway_config_with(
+    lab: &Lab,
+    gateway_extra: &str,
+    clients_extra: &str,
+    extra: &str,
+) -> String {
     let a = lab.addresses();
     format!(
-        "[gateway]\nstatus_socket = \"{status}\"\n\n\
+        "[gateway]\nstatus_socket = \"{status}\"\n{gateway_extra}\n\n\
          [clients]\npool = \"{pool}\"\ndns = [\"{dns}\"]\npcscf = [\"{pcscf}\"]\n\
          protected_subnets = [\"{protected}\"]\n{clients_extra}\n\n\
          [ike]\nliveness_interval_secs = 5\n\n{extra}",
@@ -102,7 +112,16 @@ impl Scenario {
     /// A lab with `clients` client hosts and a running gateway configured by
     /// [`gateway_config`] with the given extras.
     pub fn new(clients: usize, clients_extra: &str) -> Self {
-        Self::build(Lab::builder().clients(clients), clients_extra)
+        Self::build(Lab::builder().clients(clients), clients_extra, "")
+    }
+
+    /// Like [`Scenario::new`] with extra keys in the gateway's `[gateway]` section.
+    pub fn with_gateway_config(clients: usize, clients_extra: &str, gateway_extra: &str) -> Self {
+        Self::build(
+            Lab::builder().clients(clients),
+            clients_extra,
+            gateway_extra,
+        )
     }
 
     /// Like [`Scenario::new`] with a router (NAT or firewall) between clients and gateway.
@@ -110,13 +129,14 @@ impl Scenario {
         Self::build(
             Lab::builder().clients(clients).with_router(router),
             clients_extra,
+            "",
         )
     }
 
-    fn build(builder: lab::LabBuilder, clients_extra: &str) -> Self {
+    fn build(builder: lab::LabBuilder, clients_extra: &str, gateway_extra: &str) -> Self {
         let lab = builder.build().unwrap_or_else(|e| panic!("lab: {e}"));
         let clients = lab.addresses().clients.len();
-        let config = gateway_config(&lab, clients_extra, "");
+        let config = gateway_config_with(&lab, gateway_extra, clients_extra, "");
         let config_path = lab
             .write_file("gateway.toml", config)
             .unwrap_or_else(|e| panic!("write config: {e}"));

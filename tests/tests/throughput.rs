@@ -82,3 +82,30 @@ fn iperf3_tcp_through_the_tunnel_both_ways_next_to_plain_veth() {
         "{child:?}"
     );
 }
+
+#[test]
+fn multi_queue_tun_with_two_workers_carries_traffic() {
+    let mut s = Scenario::with_gateway_config(1, "", "workers = 2");
+    s.start_client(0, &[]);
+    let a = s.lab.addresses().clone();
+    let vip = s.client_vip(0);
+    let _server = s
+        .lab
+        .iperf3_server(Host::Core, 5201)
+        .expect("iperf3 on core");
+    let report = s
+        .lab
+        .iperf3_client(
+            Host::Client(0),
+            &IperfOptions {
+                streams: 4,
+                reverse: true,
+                duration: Duration::from_secs(2),
+                ..IperfOptions::tcp(IpAddr::V4(a.core))
+            },
+        )
+        .expect("core -> client with 4 streams over 2 TUN queues");
+    assert!(report.received_bytes > 1_000_000, "{report:?}");
+    assert!(s.ping(Host::Client(0), IpAddr::V4(a.core)));
+    assert!(s.ping(Host::Core, IpAddr::V4(vip)));
+}
