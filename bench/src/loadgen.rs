@@ -112,13 +112,14 @@ impl LoadGenerator {
         );
         peer.virtual_ip.request_ipv4 = true;
         peer.dpd_delay = None;
+        // No rekeys and no expiry while the SAs are held (packet and byte limits are never
+        // reached: the generator sends no ESP).
         peer.lifetimes = Lifetimes {
             ike_rekey: None,
             child_rekey: None,
             child_hard: None,
-            child_rekey_bytes: None,
-            child_rekey_packets: None,
             jitter: Duration::ZERO,
+            ..Lifetimes::default()
         };
         let mut config = EndpointConfig::new(seed, Vec::new());
         config.max_ike_sas = capacity.saturating_add(1000);

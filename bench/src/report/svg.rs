@@ -17,6 +17,10 @@ const LEFT: f64 = 70.0;
 const TOP: f64 = 50.0;
 const PLOT_HEIGHT: f64 = 300.0;
 const BOTTOM: f64 = 90.0;
+/// Room per legend entry.
+const LEGEND_STEP: f64 = 130.0;
+/// Wide enough for the title.
+const MIN_WIDTH: f64 = 640.0;
 
 /// Escapes text for SVG.
 fn escape(text: &str) -> String {
@@ -54,7 +58,9 @@ pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
         TOP + PLOT_HEIGHT * (1.0 - (e - f64::from(lo_exp)) / f64::from(hi_exp - lo_exp))
     };
     let group_width = BAR * systems.len() as f64 + GROUP_GAP;
-    let width = LEFT + group_width * results.len().max(1) as f64 + 20.0;
+    let width = (LEFT + group_width * results.len().max(1) as f64 + 20.0)
+        .max(LEFT + LEGEND_STEP * systems.len() as f64)
+        .max(MIN_WIDTH);
     let height = TOP + PLOT_HEIGHT + BOTTOM;
     let mut svg = String::new();
     let _ = writeln!(
@@ -69,7 +75,7 @@ pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
         escape(title)
     );
     for (i, system) in systems.iter().enumerate() {
-        let x = LEFT + 130.0 * i as f64;
+        let x = LEFT + LEGEND_STEP * i as f64;
         let colour = PALETTE[i % PALETTE.len()];
         let _ = writeln!(
             svg,
