@@ -67,3 +67,61 @@ fn tunnel_works_from_behind_a_nat_router() {
         "the gateway sees the client behind the NAT at {router}: {status:?}"
     );
 }
+
+#[test]
+fn gateway_follows_the_client_when_its_nat_mapping_changes() {
+    let mut s = Scenario::with_router(1, lab::Router::Nat, "");
+    s.start_client(0, &[]);
+    let a = s.lab.addresses().clone();
+    let vip = IpAddr::V4(s.client_vip(0));
+    let core = IpAddr::V4(a.core);
+    assert!(
+        s.ping(Host::Core, vip),
+        "core -> client before the NAT changes"
+    );
+    let before = s.gateway_status().ike_sas[0].peer.clone();
+
+    // New mappings from another port range, and the old mapping gone: the NAT forgets its
+    // masqueraded connections when the address they used goes away.
+    let wan = lab::ifname::ROUTER_WAN;
+    let router_wan = format!(
+        "{}/{}",
+        a.router_wan.expect("router"),
+        a.wan.expect("wan").prefix_len()
+    );
+    s.lab
+        .nft(
+            Host::Router,
+            &format!(
+                "flush chain inet eseg_nat postrouting\n\
+                 add rule inet eseg_nat postrouting oifname \"{wan}\" meta l4proto udp \
+                 masquerade to :40000-40999\n\
+                 add rule inet eseg_nat postrouting oifname \"{wan}\" masquerade\n"
+            ),
+        )
+        .expect("new NAT rule");
+    s.ip(Host::Router, &["addr", "del", &router_wan, "dev", wan]);
+    s.ip(Host::Router, &["addr", "add", &router_wan, "dev", wan]);
+
+    // The client keeps sending (ESP from the new mapping); its next liveness check is an IKE
+    // message from the new address, which moves the IKE SA and with it the ESP egress.
+    let followed = Scenario::wait_until(Duration::from_secs(20), || {
+        let _ = s.lab.ping(Host::Client(0), core, 1);
+        s.gateway_status()
+            .ike_sas
+            .first()
+            .is_some_and(|sa| sa.peer != before)
+    });
+    let after = s.gateway_status().ike_sas[0].peer.clone();
+    assert!(followed, "the gateway still sends to {before}");
+    let port: u16 = after
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    assert!((40000..=40999).contains(&port), "new mapping {after}");
+    assert!(
+        s.ping(Host::Core, vip),
+        "core -> client after the NAT changed"
+    );
+}
