@@ -88,7 +88,12 @@ impl Ladder {
         };
         match next {
             Some(next) => {
-                tracing::warn!(left = %self.current, reason = why, next = %next, "transport ladder: moving on");
+                tracing::warn!(
+                    left = %self.current,
+                    reason = why,
+                    next = %next,
+                    "transport ladder: moving on"
+                );
                 self.current = next;
             }
             None => {

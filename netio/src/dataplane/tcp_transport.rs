@@ -3,9 +3,9 @@
 //!
 //! A TCP connection is just another path to an IKE SA: its IKE frames reach the control task as
 //! [`TcpEvent::Ike`] with a [`Path`] whose transport is `Tcp(id)`, and the engine answers on that
-//! path ([`TcpConnections::send_ike`] via the driver); its ESP frames are opened by the same
-//! steps as UDP-4500 datagrams and written to TUN; ESP for an SA whose egress is
-//! `Egress::Tcp(id)` is queued on that connection by the data-plane workers.
+//! path (the driver calls [`super::tcp_conn::TcpConnections::send_ike`]); its ESP frames are
+//! opened by the same steps as UDP-4500 datagrams and written to TUN; ESP for an SA whose egress
+//! is `Egress::Tcp(id)` is queued on that connection by the data-plane workers.
 //!
 //! The transport runs its connections as tasks on a small runtime of its own, so a thousand
 //! idle connections cost a thousand small tasks, and ESP over TCP does not share a thread with
@@ -311,10 +311,13 @@ mod tests {
         frame
     }
 
+    /// Whether the transport closed the connection (EOF or reset) before the read timeout.
     fn closed(stream: &mut TcpStream) -> bool {
         let mut buf = [0u8; 64];
-        matches!(stream.read(&mut buf), Ok(0))
-            || matches!(stream.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+        match stream.read(&mut buf) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
     }
 
     #[test]
