@@ -499,7 +499,7 @@ impl Endpoint {
         self.command(now, sa, Command::Liveness)
     }
 
-    /// Rekeys the IKE SA now (§2.18); `IkeSaRekeyed{old, new}` follows.
+    /// Rekeys the IKE SA now (§2.18); `IkeSaRekeyed` follows and the handle stays valid.
     pub fn rekey_ike(&mut self, now: Instant, sa: IkeSaHandle) -> Result<(), CommandError> {
         self.command(now, sa, Command::RekeyIke)
     }

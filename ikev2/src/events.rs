@@ -7,8 +7,10 @@
 //!   [`Event::ChildSaDeleted`] (make-before-break, RFC 7296 §2.8).
 //! - [`Event::ChildSaDeleted`]: remove both ESP SAs of that CHILD SA.
 //! - [`Event::Closed`]: remove everything of that IKE SA (its CHILD SAs were reported deleted
-//!   first) and give back its virtual IP route. `Closed { reason: Rekeyed }` follows an
-//!   [`Event::IkeSaRekeyed`] and removes nothing: the CHILD SAs live on under the new handle.
+//!   first) and give back its virtual IP route.
+//!
+//! An IKE SA keeps its [`IkeSaHandle`] across IKE SA rekeys ([`Event::IkeSaRekeyed`] is only
+//! informative): drivers key everything by handle and need not change anything.
 
 use std::fmt;
 
@@ -101,8 +103,6 @@ pub enum CloseReason {
     PeerUnreachable,
     /// The exchange failed with this error (ours or a notify from the peer).
     Failed(Error),
-    /// Rekeyed: its successor (announced by `IkeSaRekeyed`) carries on with its CHILD SAs.
-    Rekeyed,
     /// A newer IKE SA with the same identity replaced it ([`crate::config::UniquePolicy::Replace`]).
     Replaced,
     /// A half-open (responder) IKE SA never completed IKE_AUTH.
@@ -157,14 +157,11 @@ pub enum Event {
         /// The new path.
         path: Path,
     },
-    /// The IKE SA was rekeyed (RFC 7296 §2.18): from now on it is `new`, and its CHILD SAs
-    /// (same ids, same keys) belong to `new`. `old` closes later with `CloseReason::Rekeyed`,
-    /// which does not touch the CHILD SAs.
+    /// The IKE SA was rekeyed (RFC 7296 §2.18): new SPIs and keys, same handle, same CHILD SAs.
+    /// Informative only; nothing to do for the data path.
     IkeSaRekeyed {
-        /// The handle used so far.
-        old: IkeSaHandle,
-        /// The handle from now on.
-        new: IkeSaHandle,
+        /// The IKE SA.
+        sa: IkeSaHandle,
     },
     /// A liveness check ([`crate::Endpoint::check_liveness`] or DPD) was answered.
     PeerAlive {
@@ -189,7 +186,7 @@ impl Event {
             | Event::VirtualIp { sa, .. }
             | Event::PathChanged { sa, .. }
             | Event::PeerAlive { sa }
-            | Event::IkeSaRekeyed { old: sa, .. }
+            | Event::IkeSaRekeyed { sa }
             | Event::Closed { sa, .. } => *sa,
             Event::ChildSaInstalled(installed) => installed.sa,
         }

@@ -38,8 +38,7 @@
 //!     rekey: send on the new outbound SA from now on and keep the old inbound SA until
 //!     [`Event::ChildSaDeleted`] for `old` (make-before-break);
 //!   - [`Event::ChildSaDeleted`]: remove both ESP SAs of that CHILD SA;
-//!   - [`Event::IkeSaRekeyed`]: the IKE SA continues under a new handle with the same CHILD SAs;
-//!     the old handle later reports `Closed { reason: Rekeyed }`, which removes nothing;
+//!   - [`Event::IkeSaRekeyed`]: new IKE SA keys, same handle, same CHILD SAs (informative);
 //!   - [`Event::Closed`]: the IKE SA is gone (its CHILD SAs were reported deleted before).
 //! - [`Endpoint::poll_timeout`]: (re)arm the single timer.
 //!

@@ -305,7 +305,7 @@ impl IkeSa {
             return;
         }
         if matches!(self.state, State::Rekeyed { since, .. } if since + REKEYED_LINGER <= ctx.now) {
-            self.close(ctx, CloseReason::Rekeyed);
+            self.close(ctx, CloseReason::Local);
             return;
         }
         established::handle_timeout(self, ctx);
@@ -455,7 +455,7 @@ impl IkeSa {
             State::Established(s) => established::handle_response(self, ctx, s, kind, view),
             old @ State::Rekeyed { .. } => {
                 if kind == RequestKind::DeleteIke {
-                    self.fail(CloseReason::Rekeyed);
+                    self.fail(CloseReason::Local);
                 }
                 old
             }
@@ -505,8 +505,14 @@ impl IkeSa {
         }
     }
 
-    /// Ends the SA: CHILD SAs deleted, virtual IPs released, `Closed` emitted.
+    /// Ends the SA: CHILD SAs deleted, virtual IPs released, `Closed` emitted. An SA retired by
+    /// an IKE rekey holds nothing and goes silently: its successor carries its handle on.
     pub(crate) fn close(&mut self, ctx: &mut Ctx<'_>, reason: CloseReason) {
+        if matches!(self.state, State::Rekeyed { .. }) {
+            self.state = State::Closed;
+            self.pending = None;
+            return;
+        }
         match std::mem::replace(&mut self.state, State::Closed) {
             State::Established(e) => established::release(self.handle, *e, ctx),
             State::InitiatorAuth(s) => {

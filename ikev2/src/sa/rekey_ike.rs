@@ -3,9 +3,10 @@
 //!
 //! The exchange creates a new IKE SA (new SPIs, keys from the old SK_d and a fresh key
 //! exchange) that inherits the CHILD SAs and the authentication of the old one. The engine models
-//! it as a new [`IkeSa`] with its own handle (`Event::IkeSaRekeyed { old, new }`); the old one
-//! moves to [`State::Rekeyed`], where it only completes the Delete that the rekey initiator
-//! sends over it, then closes with [`CloseReason::Rekeyed`] without touching the CHILD SAs.
+//! it as a new [`IkeSa`] that takes over the public handle (drivers see one IKE SA for its whole
+//! life, announced by `Event::IkeSaRekeyed`); the old one gets an internal handle and moves to
+//! [`State::Rekeyed`], where it only completes the Delete that the rekey initiator sends over
+//! it, then goes away silently (no `Closed`, the CHILD SAs are the successor's).
 //!
 //! Simultaneous IKE rekeys are avoided rather than resolved with the nonce rule of §2.8.2: a
 //! request to rekey an IKE SA while we have any request of our own in flight on it (our own IKE
@@ -101,7 +102,9 @@ fn succeed(
     algorithms: proposal::IkeAlgorithms,
     keys: &IkeSaKeys,
 ) -> Result<State, Error> {
-    let handle = IkeSaHandle(ctx.shared.next_handle);
+    // The successor keeps the public handle; the retiring SA gets a fresh internal one.
+    let handle = sa.handle;
+    sa.handle = IkeSaHandle(ctx.shared.next_handle);
     ctx.shared.next_handle += 1;
     let mut successor = IkeSa {
         handle,
@@ -126,10 +129,7 @@ fn succeed(
     let established = Established::inherit(*e, ctx);
     successor.state = State::Established(Box::new(established));
     ctx.shared.counters.ike_sas_rekeyed += 1;
-    ctx.event(Event::IkeSaRekeyed {
-        old: sa.handle,
-        new: handle,
-    });
+    ctx.event(Event::IkeSaRekeyed { sa: handle });
     ctx.shared.spawned.push(successor);
     Ok(State::Rekeyed { since: ctx.now })
 }
@@ -321,7 +321,7 @@ pub(crate) fn handle_response(
                 )
                 .is_err()
             {
-                sa.fail(CloseReason::Rekeyed);
+                sa.fail(CloseReason::Local);
             }
             state
         }
@@ -343,7 +343,7 @@ pub(crate) fn handle_old_request(
     if exchange == ExchangeType::Informational {
         let _ = sa.respond(ctx, exchange, id, Vec::new());
         if view.deletes().any(|d| d.protocol == wire::ProtocolId::Ike) {
-            sa.fail(CloseReason::Rekeyed);
+            sa.fail(CloseReason::Local);
         }
     } else {
         let notify = PayloadBody::Notify(Notify::new(NotifyType::TemporaryFailure, &[]));
