@@ -95,6 +95,11 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
 
+    /// Transport ladder: the rung to start from (and return to after a tunnel dies); `tcp` or
+    /// `proxy` skip what is known to be blocked.
+    #[arg(long, value_enum, default_value_t = crate::ladder::Rung::Udp)]
+    pub first_transport: crate::ladder::Rung,
+
     /// Unix socket of the status interface.
     #[arg(
         long,
@@ -205,10 +210,14 @@ impl Cli {
         }
         .transpose()
         .map_err(|e| format!("--proxy: {e}"))?;
+        if self.first_transport == crate::ladder::Rung::Proxy && proxy.is_none() {
+            return Err("--first-transport proxy: no --proxy and no https_proxy/http_proxy".into());
+        }
         let ladder = crate::ladder::LadderSettings {
             udp_timeout: Duration::from_millis(self.udp_timeout_ms),
             tcp_target: SocketAddr::new(gateway.ip(), self.tcp_port),
             proxy,
+            first: self.first_transport,
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
         };
         Ok(Settings {

@@ -24,7 +24,7 @@ use netio::tcp::StreamOptions;
 pub const CONNECTION: TcpConnectionId = TcpConnectionId(1);
 
 /// One way to reach the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Rung {
     /// IKE and ESP over UDP 500/4500.
     Udp,
@@ -53,6 +53,8 @@ pub struct LadderSettings {
     pub tcp_target: SocketAddr,
     /// The proxy, if one is configured.
     pub proxy: Option<ProxyConfig>,
+    /// The rung the ladder starts (and restarts) from.
+    pub first: Rung,
     /// Bound on each TCP connect and proxy exchange.
     pub connect_timeout: Duration,
 }
@@ -60,15 +62,18 @@ pub struct LadderSettings {
 /// Where the client stands on the ladder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ladder {
+    first: Rung,
     current: Rung,
     proxy_available: bool,
 }
 
 impl Ladder {
-    /// A ladder at its first rung (UDP); the proxy rung exists only if a proxy is configured.
-    pub fn new(proxy_available: bool) -> Self {
+    /// A ladder at its `first` rung (normally UDP; TCP or the proxy to skip what is known to be
+    /// blocked); the proxy rung exists only if a proxy is configured.
+    pub fn new(first: Rung, proxy_available: bool) -> Self {
         Self {
-            current: Rung::Udp,
+            first,
+            current: first,
             proxy_available,
         }
     }
@@ -105,7 +110,7 @@ impl Ladder {
 
     /// Back to the first rung.
     pub fn restart(&mut self) {
-        self.current = Rung::Udp;
+        self.current = self.first;
     }
 }
 
@@ -132,7 +137,7 @@ mod tests {
 
     #[test]
     fn udp_then_tcp_then_proxy_then_nothing() {
-        let mut ladder = Ladder::new(true);
+        let mut ladder = Ladder::new(Rung::Udp, true);
         assert_eq!(ladder.current(), Rung::Udp);
         assert_eq!(ladder.leave("no answer"), Some(Rung::Tcp));
         assert_eq!(ladder.leave("refused"), Some(Rung::Proxy));
@@ -144,10 +149,19 @@ mod tests {
 
     #[test]
     fn without_a_proxy_tcp_is_the_last_rung() {
-        let mut ladder = Ladder::new(false);
+        let mut ladder = Ladder::new(Rung::Udp, false);
         assert_eq!(ladder.leave("no answer"), Some(Rung::Tcp));
         assert_eq!(ladder.leave("timed out"), None);
         assert_eq!(Rung::Proxy.to_string(), "proxy");
+    }
+
+    #[test]
+    fn a_ladder_started_on_tcp_restarts_there() {
+        let mut ladder = Ladder::new(Rung::Tcp, true);
+        assert_eq!(ladder.current(), Rung::Tcp);
+        assert_eq!(ladder.leave("refused"), Some(Rung::Proxy));
+        ladder.restart();
+        assert_eq!(ladder.current(), Rung::Tcp);
     }
 
     #[test]
@@ -160,6 +174,7 @@ mod tests {
             udp_timeout: Duration::from_secs(1),
             tcp_target: target,
             proxy: None,
+            first: Rung::Udp,
             connect_timeout: Duration::from_secs(1),
         };
         let why = open_stream(Rung::Tcp, &settings).unwrap_err();

@@ -163,7 +163,7 @@ impl Client {
         tokio::spawn(status::serve(listener, status_tx));
         let backoff = settings.reconnect_min;
         Ok(Client {
-            ladder: Ladder::new(settings.ladder.proxy.is_some()),
+            ladder: Ladder::new(settings.ladder.first, settings.ladder.proxy.is_some()),
             tcp,
             tcp_rx,
             udp_deadline: None,
