@@ -23,6 +23,7 @@ use ikev2::{Endpoint, EndpointConfig, NoAddressPool, PeerConfig};
 use ipnet::{IpNet, Ipv4Net};
 use netio::dataplane::driver::{sleep_until, ACTIVITY_REPORT_INTERVAL, NAT_KEEPALIVE_INTERVAL};
 use netio::dataplane::status::{self, SocketFileGuard};
+use netio::dataplane::tcp_stream::CloseCause;
 use netio::dataplane::tcp_transport::{TcpConfig, TcpEvent, TcpTransport};
 use netio::dataplane::{DataPlane, DataPlaneIo, DestinationPolicy, Driver, IkeSockets, Shared};
 use netio::tun::{Tun, TunConfig};
@@ -119,6 +120,9 @@ impl Client {
                 .mtu(settings.tun_mtu),
         )
         .map_err(|e| format!("cannot create TUN device {}: {e}", settings.tun_name))?;
+        if let Err(e) = netio::dataplane::disable_ipv6(tun.name()) {
+            tracing::debug!(error = %e, "cannot turn IPv6 off on the TUN device");
+        }
         tun.set_up(true)
             .map_err(|e| format!("cannot bring {} up: {e}", tun.name()))?;
         let bind = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0);
@@ -301,7 +305,9 @@ impl Client {
             TcpEvent::Ike { path, message } => self.driver.handle_message(path, &message),
             TcpEvent::Closed { connection, cause } => {
                 let on_tcp = self.ladder.current() != Rung::Udp;
-                if connection == ladder::CONNECTION && on_tcp && self.tunnel.established {
+                // A connection we replaced ourselves is no loss.
+                let lost = connection == ladder::CONNECTION && cause != CloseCause::Replaced;
+                if lost && on_tcp && self.tunnel.established {
                     tracing::warn!(%cause, "TCP connection to the gateway lost; reconnecting to continue the IKE SA");
                     self.tcp_resume_at = Some(self.driver.now());
                 }

@@ -99,6 +99,9 @@ fn create_tun(config: &Config) -> Result<Tun, String> {
     .map_err(|e| format!("cannot create TUN device {}: {e}", config.tun_name))?;
     let inner =
         Ipv4Net::new(config.inner_address(), 32).map_err(|e| format!("inner address: {e}"))?;
+    if let Err(e) = netio::dataplane::disable_ipv6(tun.name()) {
+        tracing::debug!(error = %e, "cannot turn IPv6 off on the TUN device");
+    }
     tun.set_up(true)
         .and_then(|()| tun.add_address(IpNet::V4(inner)))
         .and_then(|()| tun.add_route(IpNet::V4(config.pool)))

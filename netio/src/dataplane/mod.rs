@@ -160,6 +160,16 @@ impl Shared {
     }
 }
 
+/// Turns IPv6 off on a TUN device. The tunnels carry IPv4 only (the pool is IPv4), so IPv6 on
+/// the device would only feed the workers the kernel's own chatter (router solicitations, MLD
+/// reports) that no SA can carry.
+pub fn disable_ipv6(ifname: &str) -> std::io::Result<()> {
+    std::fs::write(
+        format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
+        "1",
+    )
+}
+
 /// The clock the workers read (passed in by the binary: library code never reads the clock).
 pub type Clock = fn() -> Instant;
 
