@@ -229,6 +229,17 @@ mod tests {
             .args(["netns", "exec", &stale, "sleep", "100"])
             .spawn()
             .unwrap();
+        // Only once the sleeper has entered the namespace can reclaiming find it there.
+        for _ in 0..500 {
+            if !pids_in(&stale).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            !pids_in(&stale).is_empty(),
+            "the sleeper never entered {stale}"
+        );
         assert!(reclaim_stale() >= 1);
         let exists = |n: &str| std::path::Path::new(NETNS_DIR).join(n).exists();
         assert!(!exists(&stale), "stale namespace kept");
