@@ -128,12 +128,10 @@ pub fn start(
     algorithm: &str,
     transport: Transport,
 ) -> Result<Vec<ProcessGuard>> {
-    if transport == Transport::Tcp {
-        return Err(Error::Unavailable(
-            "eseg-client has no TCP/80 transport option yet".into(),
-        ));
-    }
     let a = lab.addresses();
+    if transport == Transport::Tcp {
+        block_udp_ike(lab)?;
+    }
     let socket = lab.workdir().join("eseg-gateway.sock");
     let toml = gateway_toml(&GatewayToml {
         addresses: a,
@@ -159,6 +157,8 @@ pub fn start(
             OsStr::new("--status-socket"),
             client_socket.as_os_str(),
             OsStr::new("--once"),
+            OsStr::new("--udp-timeout-ms"),
+            OsStr::new("300"),
             OsStr::new("--log"),
             OsStr::new("warn"),
         ],
@@ -169,7 +169,29 @@ pub fn start(
             client.stderr().trim()
         )));
     }
+    let wanted = match transport {
+        Transport::Udp => "transport=udp",
+        Transport::Tcp => "transport=tcp",
+    };
+    if !client.stdout().lines().any(|l| l.trim() == wanted) {
+        return Err(Error::Failed(format!(
+            "eseg tunnel came up on the wrong transport (wanted {wanted}): {}",
+            client.stdout().trim()
+        )));
+    }
     Ok(vec![gateway, client])
+}
+
+/// Makes the client's transport ladder fall back to TCP/80 on the same topology as the UDP
+/// system: client 0 drops its own IKE/NAT-T datagrams (UDP to ports 500 and 4500).
+fn block_udp_ike(lab: &Lab) -> Result<()> {
+    lab.nft(
+        CLIENT,
+        "table inet eseg_bench_tcp_only {\n\
+         \tchain output { type filter hook output priority 0; udp dport { 500, 4500 } drop; }\n\
+         }\n",
+    )?;
+    Ok(())
 }
 
 /// The first address of a pool large enough for `sas` clients, outside every lab block:
