@@ -171,6 +171,11 @@ impl TcpConnections {
         }
     }
 
+    /// Whether `outbox` is the one registered under `id` (not replaced by a reconnect).
+    pub fn is_current(&self, id: TcpConnectionId, outbox: &Arc<Outbox>) -> bool {
+        self.lock().get(&id).is_some_and(|o| Arc::ptr_eq(o, outbox))
+    }
+
     /// How many connections are open.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -289,6 +294,8 @@ mod tests {
         connections.register(id, Arc::clone(&first));
         connections.register(id, Arc::clone(&second));
         assert!(first.is_closed(), "a replaced connection is closed");
+        assert!(!connections.is_current(id, &first));
+        assert!(connections.is_current(id, &second));
         connections.remove(id, &first);
         assert!(connections.contains(id), "the reconnect stays");
         connections.remove(id, &second);

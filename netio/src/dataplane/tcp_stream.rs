@@ -211,7 +211,16 @@ impl Connection<'_> {
             };
             match tokio::time::timeout_at(deadline, read).await {
                 Err(_) => return CloseCause::Idle,
-                Ok(None) => return CloseCause::Stalled,
+                Ok(None) => {
+                    let current = closed
+                        .as_ref()
+                        .is_some_and(|o| self.ctx.shared.tcp.is_current(self.id, o));
+                    return if current {
+                        CloseCause::Stalled
+                    } else {
+                        CloseCause::Replaced
+                    };
+                }
                 Ok(Some(Ok(0))) => {
                     return match reader.finish() {
                         Ok(()) => CloseCause::PeerClosed,
