@@ -5,7 +5,10 @@
 //! changed. The control plane edits with [`SaDatabase::update`]: it copies the table, changes
 //! the copy and publishes it in one atomic step, so a worker sees either all of an edit or none.
 //! A rekey is make-before-break: install the new inbound SA (old and new both open), switch the
-//! outbound route to the new SA in one update, remove the old inbound SA later.
+//! outbound routes to the new SA in one update (`route_outbound(new, selectors)` and
+//! `remove_outbound(old)` inside the same `update`, so no selector is left pointing at the old
+//! SA even if the selectors changed), remove the old inbound SA later. A reader keeps its
+//! snapshot, and with it removed SAs, alive until it next calls [`SaReader::table`].
 
 use std::sync::{Arc, Mutex, PoisonError};
 
