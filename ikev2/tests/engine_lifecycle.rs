@@ -639,3 +639,29 @@ fn nat_rebinding_and_migration_move_the_ike_sa() {
         .iter()
         .any(|e| matches!(e, Event::PeerAlive { .. })));
 }
+
+#[test]
+fn pfs_group_asked_for_with_invalid_ke_is_used_on_retry() {
+    let mut client = common::client_peer();
+    let mut server = common::server_peer();
+    for p in &mut client.esp_proposals {
+        p.dh = vec![DhGroup::Curve25519, DhGroup::Ecp256];
+    }
+    for p in &mut server.esp_proposals {
+        p.dh = vec![DhGroup::Ecp256];
+    }
+    let mut pair = Pair::with_peers(client, server);
+    let sa = pair.connect();
+    let old = pair.client.child_sas(sa)[0];
+    pair.client.rekey_child(pair.now, sa, old).unwrap();
+    pair.drive();
+    assert_eq!(pair.client.child_sa_count(), 1);
+    let installed = Pair::installed(&pair.server_events);
+    assert_eq!(installed.len(), 2);
+    assert_eq!(installed[1].replaces.map(|_| ()), Some(()));
+    assert_eq!(
+        pair.client.counters().child_sa_refused,
+        1,
+        "one INVALID_KE_PAYLOAD"
+    );
+}

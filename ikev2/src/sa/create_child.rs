@@ -72,10 +72,13 @@ fn send(
     rekeys: Option<ChildSaId>,
 ) -> Result<(), Error> {
     let peer = sa.peer.clone().ok_or(Error::UnexpectedExchange)?;
-    let pfs_group: Option<DhGroup> = peer
-        .esp_proposals
-        .iter()
-        .find_map(|p| p.dh.first().copied());
+    // The group the peer asked for with INVALID_KE_PAYLOAD, else our first.
+    let asked = established(sa)?.pfs_group;
+    let pfs_group: Option<DhGroup> = asked.or_else(|| {
+        peer.esp_proposals
+            .iter()
+            .find_map(|p| p.dh.first().copied())
+    });
     let inbound_spi = ctx.shared.allocate_child_spi(ctx.rng);
     let pending = PendingChild {
         inbound_spi,
@@ -308,6 +311,12 @@ pub(crate) fn handle_response(
     let outcome = (|| {
         if let Some(error) = view.error_notify() {
             return Err(match error.notify_type {
+                NotifyType::InvalidKePayload => <[u8; 2]>::try_from(error.data)
+                    .ok()
+                    .map(u16::from_be_bytes)
+                    .and_then(DhGroup::from_transform_id)
+                    .filter(|g| pending.proposals.iter().any(|p| p.dh.contains(g)))
+                    .map_or(Error::NoProposalChosen, Error::InvalidKe),
                 NotifyType::NoProposalChosen => Error::NoProposalChosen,
                 NotifyType::TsUnacceptable => Error::TsUnacceptable,
                 NotifyType::ChildSaNotFound => Error::ChildSaNotFound,
@@ -364,6 +373,17 @@ pub(crate) fn handle_response(
         Err(error) => {
             ctx.shared.child_spis.remove(&pending.inbound_spi);
             ctx.shared.counters.child_sa_refused += 1;
+            if let Error::InvalidKe(group) = error {
+                // Retry at once with the PFS group the peer wants (once per group).
+                if e.pfs_group != Some(group) {
+                    e.pfs_group = Some(group);
+                    e.enqueue(match kind {
+                        RequestKind::RekeyChild(old) => Command::RekeyChild(old),
+                        _ => Command::CreateChild(pending.ts_i.clone(), pending.ts_r.clone()),
+                    });
+                    return State::Established(e);
+                }
+            }
             if let RequestKind::RekeyChild(old) = kind {
                 if error == Error::ChildSaNotFound {
                     // §2.25: the peer does not know it; drop it silently and create a new one.

@@ -47,6 +47,8 @@ pub(crate) struct Established {
     pub(crate) closing: Option<CloseReason>,
     /// Our CREATE_CHILD_SA in flight.
     pub(crate) creating: Option<create_child::Creating>,
+    /// The PFS group the peer asked for with INVALID_KE_PAYLOAD.
+    pub(crate) pfs_group: Option<crate::crypto::DhGroup>,
     /// Our IKE rekey in flight.
     pub(crate) rekeying_ike: Option<super::rekey_ike::RekeyingIke>,
     pub(crate) ike_rekey_at: Option<Instant>,
@@ -72,6 +74,7 @@ impl Established {
             lifetimes: peer.lifetimes,
             closing: None,
             creating: None,
+            pfs_group: None,
             rekeying_ike: None,
             ike_rekey_at: peer
                 .lifetimes
