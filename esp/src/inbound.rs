@@ -204,7 +204,7 @@ impl InboundSa {
             let held = self.lock.lock();
             self.window.check_and_mark_locked(sequence, &held)?;
             add_relaxed(&self.packets, 1);
-            add_relaxed(&self.bytes, plaintext.len() as u64);
+            add_relaxed(&self.bytes, trailer.payload_len() as u64);
             if stamp > self.last_packet.load(Ordering::Relaxed) {
                 self.last_packet.store(stamp, Ordering::Relaxed);
             }

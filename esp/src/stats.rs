@@ -12,7 +12,7 @@ use std::time::Instant;
 pub struct InboundStats {
     /// Packets that verified and passed the replay check.
     pub packets: u64,
-    /// Decrypted payload bytes of those packets (inner packet, padding and trailer).
+    /// Inner-packet bytes of those packets (without padding and trailer).
     pub bytes: u64,
     /// Packets dropped as replayed or too old.
     pub replay_drops: u64,

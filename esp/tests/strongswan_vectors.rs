@@ -98,6 +98,7 @@ fn strongswan_packets_open_to_the_ping() {
             assert_eq!(&inner[44..48], &[0x10, 0x11, 0x12, 0x13]);
             let stats = sa.stats();
             assert_eq!(stats.packets, index as u64 + 1);
+            assert_eq!(stats.bytes, 84 * (index as u64 + 1), "inner bytes");
             assert_eq!(stats.last_packet, Some(now));
         }
     }
