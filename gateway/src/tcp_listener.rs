@@ -85,3 +85,35 @@ pub fn start(
     }
     Ok(Some(transport))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn tcp_section_defaults_ports_and_ranges() {
+        assert_eq!(Config::builtin().tcp, TcpSettings::default());
+        let config = Config::from_toml(
+            "[tcp]\nports = [80, 443]\nfirst_frame_timeout_secs = 3\nidle_timeout_secs = 60\n\
+             max_connections = 100\n",
+        )
+        .unwrap();
+        assert_eq!(config.tcp.ports, vec![80, 443]);
+        assert_eq!(config.tcp.first_frame_timeout, Duration::from_secs(3));
+        assert_eq!(config.tcp.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.tcp.max_connections, 100);
+        assert!(Config::from_toml("[tcp]\nports = []\n")
+            .unwrap()
+            .tcp
+            .ports
+            .is_empty());
+        let errors = Config::from_toml("[tcp]\nports = [0]\nidle_timeout_secs = 1\n").unwrap_err();
+        let keys: Vec<_> = errors.iter().filter_map(|e| e.key.as_deref()).collect();
+        assert_eq!(keys, ["tcp.ports", "tcp.idle_timeout_secs"], "{errors:?}");
+        assert!(
+            Config::from_toml("[tcp]\nport = 80\n").is_err(),
+            "unknown keys are refused"
+        );
+    }
+}
