@@ -20,6 +20,9 @@ use crate::sa::{Ctx, IkeSa, Role, Shared, State};
 use crate::ts::TrafficSelector;
 use crate::wire::{ExchangeType, IkeHeader, Message};
 
+/// How long one COOKIE secret is handed out.
+const COOKIE_SECRET_LIFETIME: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Why a command could not be carried out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -74,6 +77,8 @@ pub struct Endpoint {
     by_init: BTreeMap<(u64, std::net::SocketAddr), IkeSaHandle>,
     timers: BTreeSet<(Instant, IkeSaHandle)>,
     deadlines: BTreeMap<IkeSaHandle, Instant>,
+    /// When the COOKIE secret was last replaced.
+    cookie_secret_since: Option<Instant>,
     shared: Shared,
 }
 
@@ -101,6 +106,7 @@ impl Endpoint {
             by_init: BTreeMap::new(),
             timers: BTreeSet::new(),
             deadlines: BTreeMap::new(),
+            cookie_secret_since: None,
             shared: Shared {
                 spawned: Vec::new(),
                 next_handle: 1,
@@ -339,6 +345,16 @@ impl Endpoint {
         if let Some(&handle) = self.by_init.get(&(header.spi_i, path.remote)) {
             self.with_sa(now, handle, |sa, ctx| sa.handle(ctx, path, data, message));
             return;
+        }
+        // A fresh COOKIE secret every two minutes (RFC 7296 §2.6); the previous one still
+        // verifies, so a cookie stays valid for two to four minutes.
+        match self.cookie_secret_since {
+            Some(since) if now.saturating_duration_since(since) < COOKIE_SECRET_LIFETIME => {}
+            Some(_) => {
+                self.shared.cookies.rotate(&mut self.rng);
+                self.cookie_secret_since = Some(now);
+            }
+            None => self.cookie_secret_since = Some(now),
         }
         let half_open = self.half_open_count();
         if half_open >= self.config.max_half_open || self.sas.len() >= self.config.max_ike_sas {

@@ -429,3 +429,42 @@ fn peers_are_looked_up_by_identity_with_their_own_psk() {
         assert_eq!(pair.client.is_established(sa), works, "{client_id}");
     }
 }
+
+#[test]
+fn cookies_expire_with_their_secret() {
+    let mut pair = Pair::default_pair();
+    let mut server_config = pair.server.config().clone();
+    server_config.cookie_threshold = 0;
+    pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+    let seen_by_server = ikev2::Path::udp(pair.server_addr, pair.client_addr);
+    let seen_by_client = ikev2::Path::udp(pair.client_addr, pair.server_addr);
+    pair.initiate();
+    let first = pair.client.poll_transmit().unwrap();
+    pair.server
+        .handle_datagram(pair.now, seen_by_server, &first.data);
+    let cookie = pair.server.poll_transmit().unwrap();
+    pair.client
+        .handle_datagram(pair.now, seen_by_client, &cookie.data);
+    let with_cookie = pair.client.poll_transmit().unwrap();
+    // Five minutes pass; other initiators keep the responder busy, which rotates the secret.
+    let other = ikev2::Path::udp(pair.server_addr, "10.99.0.3:500".parse().unwrap());
+    for _ in 0..3 {
+        pair.now += std::time::Duration::from_secs(130);
+        pair.server.handle_datagram(pair.now, other, &first.data);
+        while pair.server.poll_transmit().is_some() {}
+    }
+    let cookies_before = pair.server.counters().cookies_sent;
+    pair.server
+        .handle_datagram(pair.now, seen_by_server, &with_cookie.data);
+    // The stale cookie is refused with a fresh one; no state is created.
+    assert_eq!(pair.server.counters().cookies_sent, cookies_before + 1);
+    assert_eq!(pair.server.half_open_count(), 0);
+    // A fresh cookie is accepted.
+    let fresh = pair.server.poll_transmit().unwrap();
+    pair.client
+        .handle_datagram(pair.now, seen_by_client, &fresh.data);
+    let retry = pair.client.poll_transmit().unwrap();
+    pair.server
+        .handle_datagram(pair.now, seen_by_server, &retry.data);
+    assert_eq!(pair.server.half_open_count(), 1);
+}
