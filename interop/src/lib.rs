@@ -34,7 +34,7 @@ pub use sas::{parse_list_sas, ChildSa, IkeSa};
 pub use swanctl_conf::{
     Child, Connection, Pool, PskSecret, SwanctlConf, CLIENT_ID, GATEWAY_ID, PSK,
 };
-pub use traffic::{PingReport, PingRun};
+pub use traffic::{iperf_both_ways, PingReport, PingRun, Throughput};
 pub use vici_text::{parse_messages, ParseError, Section, Value};
 
 /// Runs scenarios of one test program one at a time: they measure gaps and timeouts, which two

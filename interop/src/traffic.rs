@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use lab::{Host, Lab, ProcessGuard};
+use lab::{Host, IperfOptions, Lab, ProcessGuard, IPERF3_PORT};
 
 use crate::error::{Error, Result};
 
@@ -103,6 +103,36 @@ impl PingRun {
         }
         Ok(PingReport::parse(&self.process.stdout(), self.count))
     }
+}
+
+/// Throughput through a tunnel, in Mbit/s as seen by the receiver.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throughput {
+    /// Client 0 sends to the core.
+    pub upload_mbps: f64,
+    /// The core sends to client 0 (`iperf3 -R`).
+    pub download_mbps: f64,
+}
+
+/// Runs two-second single-stream TCP iperf3 tests from client 0 to `core` and back (server in the
+/// core host). Fails if either direction moved nothing.
+pub fn iperf_both_ways(lab: &Lab, core: IpAddr) -> Result<Throughput> {
+    let _server = lab.iperf3_server(Host::Core, IPERF3_PORT)?;
+    let mut options = IperfOptions::tcp(core);
+    options.duration = Duration::from_secs(2);
+    let up = lab.iperf3_client(Host::Client(0), &options)?;
+    options.reverse = true;
+    let down = lab.iperf3_client(Host::Client(0), &options)?;
+    if up.received_bytes == 0 || down.received_bytes == 0 {
+        return Err(Error::Timeout {
+            what: format!("iperf3 traffic (up {up:?}, down {down:?})"),
+            limit: options.duration,
+        });
+    }
+    Ok(Throughput {
+        upload_mbps: up.received_bits_per_second / 1e6,
+        download_mbps: down.received_bits_per_second / 1e6,
+    })
 }
 
 #[cfg(test)]

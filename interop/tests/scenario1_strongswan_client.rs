@@ -5,9 +5,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use eseg_interop::{
-    child_sas_agree, exclusive, Charon, CharonOptions, EsegProcess, GatewaySettings, SwanctlConf,
+    child_sas_agree, exclusive, iperf_both_ways, Charon, CharonOptions, EsegProcess,
+    GatewaySettings, SwanctlConf,
 };
-use lab::{Host, IperfOptions, Lab};
+use lab::{Host, Lab};
 
 #[test]
 fn strongswan_client_to_eseg_gateway() {
@@ -69,25 +70,11 @@ fn strongswan_client_to_eseg_gateway() {
         .unwrap_or_else(|| panic!("no CHILD SA with SPI {:08x}: {ike:?}", theirs.spi_out));
     child_sas_agree(mine, theirs).unwrap_or_else(|e| panic!("{e}"));
 
-    let _server_core = lab
-        .iperf3_server(Host::Core, 5201)
-        .expect("iperf3 -s in core");
-    let mut up_opts = IperfOptions::tcp(IpAddr::V4(a.core));
-    up_opts.duration = Duration::from_secs(2);
-    let upload = lab
-        .iperf3_client(Host::Client(0), &up_opts)
-        .expect("iperf3 client -> core");
-    let mut down_opts = up_opts.clone();
-    down_opts.reverse = true;
-    let download = lab
-        .iperf3_client(Host::Client(0), &down_opts)
-        .expect("iperf3 core -> client");
+    let t = iperf_both_ways(&lab, IpAddr::V4(a.core)).expect("iperf3 both ways");
     println!(
         "scenario 1 throughput: client->core {:.0} Mbit/s, core->client {:.0} Mbit/s",
-        upload.received_bits_per_second / 1e6,
-        download.received_bits_per_second / 1e6
+        t.upload_mbps, t.download_mbps
     );
-    assert!(upload.received_bytes > 0 && download.received_bytes > 0);
 
     client.terminate_ike("c").expect("terminate");
     gateway

@@ -2,13 +2,14 @@
 //! P-CSCF (scenario 9: strongSwan's pool hands out attribute 20), ping and iperf3 pass both ways,
 //! and strongSwan's SA list agrees with the client's status report.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use eseg_interop::{
-    child_sas_agree, exclusive, Charon, CharonOptions, EsegProcess, SwanctlConf, PSK,
+    child_sas_agree, exclusive, iperf_both_ways, Charon, CharonOptions, EsegProcess, SwanctlConf,
+    PSK,
 };
-use lab::{Host, IperfOptions, Lab};
+use lab::{Host, Lab};
 
 #[test]
 fn eseg_client_to_strongswan_gateway() {
@@ -63,8 +64,11 @@ fn eseg_client_to_strongswan_gateway() {
         .unwrap_or_else(|| panic!("no CHILD SA with SPI {:08x}: {ike:?}", theirs.spi_out));
     child_sas_agree(mine, theirs).unwrap_or_else(|e| panic!("{e}"));
 
-    let (up, down) = iperf_both_ways(&lab, a.core);
-    println!("scenario 2 throughput: client->core {up:.0} Mbit/s, core->client {down:.0} Mbit/s");
+    let t = iperf_both_ways(&lab, IpAddr::V4(a.core)).expect("iperf3 both ways");
+    println!(
+        "scenario 2 throughput: client->core {:.0} Mbit/s, core->client {:.0} Mbit/s",
+        t.upload_mbps, t.download_mbps
+    );
 
     client
         .terminate(Duration::from_secs(10))
@@ -76,25 +80,4 @@ fn eseg_client_to_strongswan_gateway() {
         gateway.log().contains("received DELETE for IKE_SA"),
         "no Delete in strongSwan's log"
     );
-}
-
-/// Two-second TCP iperf3 runs client -> core and core -> client; Mbit/s each way.
-fn iperf_both_ways(lab: &Lab, core: Ipv4Addr) -> (f64, f64) {
-    let _server = lab
-        .iperf3_server(Host::Core, 5201)
-        .expect("iperf3 -s in core");
-    let mut options = IperfOptions::tcp(IpAddr::V4(core));
-    options.duration = Duration::from_secs(2);
-    let up = lab
-        .iperf3_client(Host::Client(0), &options)
-        .expect("iperf3 up");
-    options.reverse = true;
-    let down = lab
-        .iperf3_client(Host::Client(0), &options)
-        .expect("iperf3 down");
-    assert!(up.received_bytes > 0 && down.received_bytes > 0);
-    (
-        up.received_bits_per_second / 1e6,
-        down.received_bits_per_second / 1e6,
-    )
 }

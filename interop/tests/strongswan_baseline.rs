@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use eseg_interop::{exclusive, Charon, CharonOptions, SwanctlConf};
+use eseg_interop::{exclusive, iperf_both_ways, Charon, CharonOptions, SwanctlConf};
 use lab::{Host, Lab};
 
 #[test]
@@ -61,6 +61,12 @@ fn strongswan_client_to_strongswan_gateway() {
             .log()
             .contains("processing P_CSCF_IP4_ADDRESS attribute"),
         "P-CSCF attribute not received"
+    );
+
+    let t = iperf_both_ways(&lab, IpAddr::V4(a.core)).expect("iperf3 both ways");
+    println!(
+        "strongSwan baseline throughput: client->core {:.0} Mbit/s, core->client {:.0} Mbit/s",
+        t.upload_mbps, t.download_mbps
     );
 
     client.terminate_ike("c").expect("terminate");
