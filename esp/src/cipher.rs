@@ -154,19 +154,16 @@ impl Cipher {
                     .split_first_chunk_mut::<HEADER_LEN>()
                     .ok_or(Error::BufferTooSmall)?;
                 let (iv, rest) = rest
-                    .split_at_mut_checked(AES_BLOCK)
+                    .split_first_chunk_mut::<AES_BLOCK>()
                     .ok_or(Error::BufferTooSmall)?;
                 let payload_len = rest
                     .len()
                     .checked_sub(*icv_len)
                     .ok_or(Error::BufferTooSmall)?;
                 let (payload, _) = rest.split_at_mut(payload_len);
-                let mut iv_block = [0u8; AES_BLOCK];
-                iv_block
-                    .get_mut(..8)
-                    .unwrap_or_default()
-                    .copy_from_slice(&sequence.to_be_bytes());
-                let mut iv_block = aes::Block::from(iv_block);
+                let [s0, s1, s2, s3, s4, s5, s6, s7] = sequence.to_be_bytes();
+                let mut iv_block =
+                    aes::Block::from([s0, s1, s2, s3, s4, s5, s6, s7, 0, 0, 0, 0, 0, 0, 0, 0]);
                 iv_key.encrypt_block(&mut iv_block);
                 iv.copy_from_slice(&iv_block);
                 aes.encrypt(&iv_block, payload)?;

@@ -72,6 +72,15 @@ fn our_sealed_packets_open_with_rustcrypto() {
                 assert_eq!(opened.inner, inner);
                 assert_eq!(opened.next_header, next_header);
                 assert!(usize::from(opened.pad_length) < usize::from(algorithm.block_len()));
+                if algorithm.iv_len() == 16 {
+                    // RFC 3602 2.1: a CBC IV must not be predictable, so not the counter itself.
+                    let counter = (index as u64 + 1).to_be_bytes();
+                    assert_ne!(opened.iv[..8], counter);
+                    assert_ne!(opened.iv[8..], [0; 8]);
+                } else {
+                    // AEAD IVs are the 64-bit sequence number (RFC 4106 3.1).
+                    assert_eq!(opened.iv, (index as u64 + 1).to_be_bytes());
+                }
                 assert!(ivs.insert(opened.iv), "IVs never repeat");
                 // One flipped bit anywhere and the reference refuses it.
                 let mut tampered = packet.to_vec();
