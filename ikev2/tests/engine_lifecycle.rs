@@ -665,3 +665,34 @@ fn pfs_group_asked_for_with_invalid_ke_is_used_on_retry() {
         "one INVALID_KE_PAYLOAD"
     );
 }
+
+#[test]
+fn simultaneous_deletes_of_the_same_child_sa() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    let client_child = pair.client.child_sas(sa)[0];
+    let server_sa = pair.server_events[0].sa();
+    let server_child = pair.server.child_sas(server_sa)[0];
+    pair.client
+        .delete_child(pair.now, sa, client_child)
+        .unwrap();
+    pair.server
+        .delete_child(pair.now, server_sa, server_child)
+        .unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.client.child_sa_count() + pair.server.child_sa_count(),
+        0
+    );
+    for events in [&pair.client_events, &pair.server_events] {
+        let deleted = events
+            .iter()
+            .filter(|e| matches!(e, Event::ChildSaDeleted { .. }))
+            .count();
+        assert_eq!(
+            deleted, 1,
+            "each side reports the CHILD SA gone exactly once"
+        );
+    }
+    assert!(pair.client.is_established(sa));
+}

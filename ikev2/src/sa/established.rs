@@ -289,7 +289,14 @@ fn informational(
                 continue;
             };
             if let Some(removed) = e.children.remove(&child) {
-                ours.push(removed.id.0.to_be_bytes());
+                // §1.4.1: an SA we are deleting ourselves is not repeated in the answer.
+                let deleting = sa
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| p.kind == RequestKind::DeleteChild(child));
+                if !deleting {
+                    ours.push(removed.id.0.to_be_bytes());
+                }
                 ctx.shared.child_spis.remove(&removed.id.0);
                 let reason = if removed.rekeyed {
                     ChildDeleteReason::Rekeyed
