@@ -104,3 +104,23 @@ fn type_7_tcp_80_and_443_falls_back_to_tcp() {
 fn type_8_http_proxy_only_goes_through_the_proxy() {
     matrix_case(Router::Firewall(Firewall::HttpProxyOnly), "proxy");
 }
+
+#[test]
+fn type_7_reaches_a_gateway_listening_on_port_443() {
+    let mut s = Scenario::with_router(1, Router::Firewall(Firewall::Tcp80And443), "");
+    let config = eseg_tests::gateway_config(&s.lab, "", "[tcp]\nports = [80, 443]\n");
+    s.lab
+        .write_file("gateway.toml", config)
+        .expect("gateway config");
+    s.gateway = None;
+    s.start_gateway();
+    let mut args: Vec<&str> = LADDER_ARGS.to_vec();
+    args.extend_from_slice(&["--tcp-port", "443"]);
+    s.start_client(0, &args);
+    assert_eq!(s.client_printed(0, "transport"), vec!["tcp".to_owned()]);
+    let core = IpAddr::V4(s.lab.addresses().core);
+    assert!(s.ping(Host::Client(0), core), "client -> core over TCP/443");
+    // The client's IKE SA runs to the gateway's port 443.
+    let peer = s.client_status(0).ike_sas[0].peer.clone();
+    assert_eq!(peer, format!("{}:443", s.lab.gateway_outer()));
+}
