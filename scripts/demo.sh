@@ -21,4 +21,4 @@ echo "==> building (release)"
 cargo build --release --locked -p eseg-gateway -p eseg-client -p eseg-tests --bin eseg-gateway \
   --bin eseg-client --bin eseg-demo
 
-exec target/release/eseg-demo
+exec "${CARGO_TARGET_DIR:-target}/release/eseg-demo"
