@@ -83,6 +83,7 @@ impl std::fmt::Display for Host {
 pub struct LabBuilder {
     clients: usize,
     router: Option<Router>,
+    preferred_block: Option<u32>,
 }
 
 impl LabBuilder {
@@ -95,6 +96,15 @@ impl LabBuilder {
     /// Puts a router between the clients and the gateway.
     pub fn with_router(mut self, router: Router) -> Self {
         self.router = Some(router);
+        self
+    }
+
+    /// Asks for address block `index` (see [`LabAddresses::plan`]); when another lab holds it,
+    /// the next free block is taken. Without this, the block is chosen from the process id so
+    /// that parallel labs rarely probe the same blocks. The demo asks for block 0, the one the
+    /// binaries' built-in defaults are written for.
+    pub fn prefer_block(mut self, index: u32) -> Self {
+        self.preferred_block = Some(index);
         self
     }
 
@@ -125,6 +135,7 @@ impl Lab {
         LabBuilder {
             clients: 1,
             router: None,
+            preferred_block: None,
         }
     }
 
@@ -132,7 +143,10 @@ impl Lab {
         netns::reclaim_stale_once();
         let pid = std::process::id();
         let seq = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let claim = BlockClaim::acquire(pid.wrapping_mul(31).wrapping_add(seq))?;
+        let hint = spec
+            .preferred_block
+            .unwrap_or_else(|| pid.wrapping_mul(31).wrapping_add(seq));
+        let claim = BlockClaim::acquire(hint)?;
         let addresses = LabAddresses::plan(claim.index(), spec.clients, spec.router.is_some())?;
         let workdir = WorkDir::create(std::env::temp_dir().join(format!("eseg-lab-{pid}-{seq}")))?;
         let mut lab = Lab {

@@ -4,9 +4,10 @@
 //! plain veth next to it, prints a summary and cleans everything up (also on failure: the lab
 //! removes its namespaces when dropped).
 //!
-//! The built-in defaults carry the addresses of the lab's first address block (198.18.0.0/23).
-//! The lab picks its block itself (so that labs can run side by side); when it is another one,
-//! the demo writes the few address keys of that block into a configuration file and says so.
+//! The built-in defaults carry the addresses of the lab's first address block (198.18.0.0/23),
+//! and the demo asks the lab for that block. Only when another lab holds it (tests running at the
+//! same time) does the demo get another block; then it writes the few address keys of that block
+//! into a configuration file and says so.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -59,7 +60,10 @@ fn main() -> ExitCode {
 fn demo() -> Result<Vec<Check>, String> {
     let bins = binaries();
     step("building the lab: client -- gateway -- core, each in its own network namespace");
-    let lab = Lab::builder().build().map_err(|e| e.to_string())?;
+    let lab = Lab::builder()
+        .prefer_block(0)
+        .build()
+        .map_err(|e| e.to_string())?;
     let a = lab.addresses().clone();
     println!(
         "  client {}  gateway {} (outer) / {} (core side)  core {}  pool {}",
