@@ -1,20 +1,11 @@
 //! Does strongSwan's view of a CHILD SA agree with eseg's? The SPIs must be mirrored (their
-//! inbound is our outbound), both sides must use UDP encapsulation, and the packet counters must
-//! match exactly after a loss-free exchange such as a few pings.
-//!
-//! Byte counters differ by definition (see `KNOWN-DIFFERENCES.md`): strongSwan counts inner packet
-//! bytes both ways; eseg counts inner packet bytes when sealing but the whole decrypted ESP
-//! payload (inner packet, padding, pad length and next header, RFC 4303 §2) when opening. So our
-//! inbound bytes exceed their outbound bytes by 2 to 17 bytes per packet.
+//! inbound is our outbound), both sides must use UDP encapsulation, and the packet and byte
+//! counters (inner-packet bytes on both sides) must match exactly after a loss-free exchange such
+//! as a few pings.
 
 use netio::dataplane::status::ChildSaStatus;
 
 use crate::sas::ChildSa;
-
-/// Smallest ESP trailer per packet: pad length and next header, no padding.
-const MIN_TRAILER: u64 = 2;
-/// Largest ESP trailer per packet: 15 bytes of padding for a 16-byte block cipher, plus the two.
-const MAX_TRAILER: u64 = 17;
 
 /// Checks that `mine` (eseg's status) and `theirs` (strongSwan's list) describe the same CHILD SA
 /// with the same traffic; returns what disagrees.
@@ -35,18 +26,10 @@ pub fn child_sas_agree(mine: &ChildSaStatus, theirs: &ChildSa) -> Result<(), Str
             mine.packets_in, mine.packets_out, theirs.packets_in, theirs.packets_out
         ));
     }
-    if mine.bytes_out != theirs.bytes_in {
+    if (mine.bytes_in, mine.bytes_out) != (theirs.bytes_out, theirs.bytes_in) {
         problems.push(format!(
-            "bytes we sent ({}) != bytes they received ({})",
-            mine.bytes_out, theirs.bytes_in
-        ));
-    }
-    let trailer = mine.bytes_in.checked_sub(theirs.bytes_out);
-    let packets = mine.packets_in;
-    if !trailer.is_some_and(|t| (MIN_TRAILER * packets..=MAX_TRAILER * packets).contains(&t)) {
-        problems.push(format!(
-            "bytes we received ({}) are not their bytes sent ({}) plus an ESP trailer per packet",
-            mine.bytes_in, theirs.bytes_out
+            "bytes differ: ours in {} out {}, theirs in {} out {}",
+            mine.bytes_in, mine.bytes_out, theirs.bytes_in, theirs.bytes_out
         ));
     }
     if mine.dropped_auth + mine.dropped_replay + mine.dropped_policy != 0 {
@@ -70,7 +53,7 @@ mod tests {
             transform: "AesGcm256".into(),
             udp_encapsulated: true,
             packets_in: 6,
-            bytes_in: 528,
+            bytes_in: 504,
             packets_out: 6,
             bytes_out: 504,
             ..ChildSaStatus::default()
@@ -107,11 +90,11 @@ mod tests {
         assert!(child_sas_agree(&mine, &lost)
             .unwrap_err()
             .contains("packets"));
-        let mut short = mine.clone();
-        short.bytes_in = 504;
-        assert!(child_sas_agree(&short, &theirs)
+        let mut padded = mine.clone();
+        padded.bytes_in = 528;
+        assert!(child_sas_agree(&padded, &theirs)
             .unwrap_err()
-            .contains("trailer"));
+            .contains("bytes"));
         let mut plain = mine.clone();
         plain.udp_encapsulated = false;
         assert!(child_sas_agree(&plain, &theirs)
