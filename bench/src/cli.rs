@@ -182,13 +182,14 @@ impl Cli {
             return Err("--setup-sas: at least one SA".into());
         }
         Ok(Plan {
-            duration_secs: self.duration.unwrap_or(if q { 2 } else { 10 }),
+            duration_secs: self.duration.unwrap_or(if q { 1 } else { 10 }),
             repetitions: self.repetitions.unwrap_or(if q { 1 } else { 3 }),
             systems: self.systems.clone().unwrap_or_else(|| {
                 if q {
                     vec![
                         SystemKind::Veth,
                         SystemKind::EsegUdp,
+                        SystemKind::EsegTcp,
                         SystemKind::Strongswan,
                     ]
                 } else {
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn quick_is_small_and_explicit_options_win() {
         let p = plan(&["--quick"]).unwrap();
-        assert_eq!((p.duration_secs, p.repetitions), (2, 1));
+        assert_eq!((p.duration_secs, p.repetitions), (1, 1));
         assert!(p.memory_sas.iter().all(|n| *n <= 1000));
         let p = plan(&["--quick", "--duration", "5", "--systems", "veth"]).unwrap();
         assert_eq!(p.duration_secs, 5);

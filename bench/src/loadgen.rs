@@ -44,8 +44,10 @@ pub struct Batch {
     pub requested: usize,
     /// SAs fully set up (IKE SA, CHILD SA and virtual IP).
     pub established: usize,
-    /// SAs that failed or timed out.
+    /// SAs whose setup failed (refused, or given up after retransmissions).
     pub failed: usize,
+    /// SAs not set up when the time limit ended the batch (in flight or never started).
+    pub unfinished: usize,
     /// Wall time of the batch, seconds.
     pub elapsed_secs: f64,
     /// Setups per second.
@@ -179,7 +181,7 @@ impl LoadGenerator {
                 self.endpoint.handle_timeout(now);
             }
         }
-        failed += count.saturating_sub(established + failed);
+        let unfinished = count.saturating_sub(established + failed);
         let elapsed = clock::now()
             .saturating_duration_since(started)
             .as_secs_f64();
@@ -187,6 +189,7 @@ impl LoadGenerator {
             requested: count,
             established,
             failed,
+            unfinished,
             elapsed_secs: elapsed,
             rate_per_second: if elapsed > 0.0 {
                 established as f64 / elapsed

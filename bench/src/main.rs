@@ -128,11 +128,14 @@ fn run(plan: &Plan, out: &std::path::Path) -> Result<()> {
         Vec::new()
     };
     let cpu = throughput::cpu_costs(&throughput, &labels);
+    let mut incidents = Vec::new();
+    check_health(&running, &labels, "latency", &mut incidents);
     let latency = if plan.runs(Phase::Latency) {
         latency::measure(plan, &running, &labels, &mut progress)
     } else {
         Vec::new()
     };
+    check_health(&running, &labels, "loss", &mut incidents);
     let tcp80_loss = if plan.runs(Phase::Loss) {
         loss::measure(plan, &running, &labels, &mut progress)
     } else {
@@ -156,6 +159,7 @@ fn run(plan: &Plan, out: &std::path::Path) -> Result<()> {
         memory_per_sa,
         tcp80_loss,
         ratios,
+        incidents,
         elapsed_secs: progress.elapsed().as_secs_f64(),
     };
     write_outputs(&report, out)?;
@@ -167,6 +171,23 @@ fn run(plan: &Plan, out: &std::path::Path) -> Result<()> {
         out.join("throughput.svg").display()
     );
     Ok(())
+}
+
+/// Records every system that has broken down before `phase` (a daemon died, the tunnel is
+/// gone), so the report says why its later figures are missing.
+fn check_health(
+    running: &[SystemUnderTest<'_>],
+    labels: &[String],
+    phase: &str,
+    incidents: &mut Vec<String>,
+) {
+    for (sut, label) in running.iter().zip(labels) {
+        if let Some(problem) = sut.problem() {
+            let line = format!("{label}: before the {phase} phase: {problem}");
+            eprintln!("  {line}");
+            incidents.push(line);
+        }
+    }
 }
 
 /// The setup-rate and memory phases, on labs of their own (built only when one of them runs).

@@ -382,8 +382,8 @@ fn grow(
         if established < target {
             result.note = Some(format!(
                 "reached {established} of {target} SAs within the {} s limit \
-                 ({} failed setups)",
-                plan.memory_time_limit_secs, batch.failed
+                 ({} setups failed, {} unfinished)",
+                plan.memory_time_limit_secs, batch.failed, batch.unfinished
             ));
             break;
         }

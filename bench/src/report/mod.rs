@@ -49,6 +49,8 @@ pub struct Report {
     pub tcp80_loss: Vec<LossResult>,
     /// The ratios between systems.
     pub ratios: Vec<Ratio>,
+    /// Systems that broke down during the run, and before which phase.
+    pub incidents: Vec<String>,
     /// Wall time of the whole run, seconds.
     pub elapsed_secs: f64,
 }

@@ -68,6 +68,9 @@ pub fn render(report: &Report) -> String {
     for s in report.systems.iter().filter(|s| s.status != "ran") {
         let _ = writeln!(out, "not measured: {}: {}", s.label, s.status);
     }
+    for incident in &report.incidents {
+        let _ = writeln!(out, "broke down: {incident}");
+    }
     if let Some(first) = report.throughput.first() {
         let mut headers = vec!["throughput, Mbit/s".to_owned()];
         headers.extend(first.systems.iter().map(|s| s.system.clone()));

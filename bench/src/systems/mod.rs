@@ -212,6 +212,25 @@ impl<'lab> SystemUnderTest<'lab> {
         })
     }
 
+    /// What is wrong with the system now, if anything: a daemon has exited, or the core no
+    /// longer answers pings (checked between phases, so a report says why figures are missing).
+    pub fn problem(&self) -> Option<String> {
+        for (i, daemon) in self.daemons.iter().enumerate() {
+            if !daemon.pid().is_some_and(is_alive) {
+                return Some(format!(
+                    "daemon {} of {} has exited",
+                    i + 1,
+                    self.daemons.len()
+                ));
+            }
+        }
+        match self.lab.ping(CLIENT, self.target.into(), 3) {
+            Ok(true) => None,
+            Ok(false) => Some("the core no longer answers pings through it".into()),
+            Err(e) => Some(format!("cannot ping through it: {e}")),
+        }
+    }
+
     /// CPU time all the system's daemons have used so far; `None` for a system without daemons
     /// (plain veth: the kernel does the work) or when one has died.
     pub fn daemon_cpu(&self) -> Option<Duration> {
@@ -223,6 +242,22 @@ impl<'lab> SystemUnderTest<'lab> {
             .map(|d| d.pid().and_then(lab::cpu_time_of))
             .sum()
     }
+}
+
+/// Whether process `pid` exists and has not exited (a zombie waiting to be reaped has).
+fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .next()?
+                .to_owned();
+            Some(state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
 }
 
 /// Waits `pause`, a short settling time between measurements.
