@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use esp::{
-    Algorithm, InboundConfig, InboundSa, OutboundConfig, OutboundSa, PacketBuf, SaDatabase,
+    Algorithm, Flow, InboundConfig, InboundSa, OutboundConfig, OutboundSa, PacketBuf, SaDatabase,
     TrafficSelector, SEAL_HEADROOM, SEAL_TAILROOM,
 };
 use ring::aead;
@@ -199,8 +199,14 @@ fn sadb_benches(c: &mut Criterion) {
     group.bench_function("reader_outbound", |b| {
         b.iter(|| {
             spi = spi % SAS + 1;
-            let address = IpAddr::from((0x0a00_0000 | spi).to_be_bytes());
-            black_box(reader.table().outbound(black_box(address)).is_some())
+            let flow = Flow {
+                source: IpAddr::from([192, 0, 2, 1]),
+                destination: IpAddr::from((0x0a00_0000 | spi).to_be_bytes()),
+                protocol: 17,
+                source_port: Some(4000),
+                destination_port: Some(5060),
+            };
+            black_box(reader.table().outbound(black_box(&flow)).is_some())
         })
     });
     group.bench_function("rwlock_inbound", |b| {

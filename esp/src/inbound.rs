@@ -14,8 +14,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::cipher::{high_bits, Cipher};
+use crate::flow::Flow;
 use crate::replay::{ReplayWindow, DEFAULT_REPLAY_WINDOW};
-use crate::selector::{ip_version, source_address, IpVersion, TrafficSelector};
+use crate::selector::{ip_version, IpVersion, TrafficSelector};
 use crate::spin::{add_relaxed, SpinLock};
 use crate::stats::InboundStats;
 use crate::wire::{EspHeader, EspTrailer, NextHeader};
@@ -32,13 +33,17 @@ pub struct InboundConfig {
     pub esn: bool,
     /// Replay window size in packets (multiple of 64).
     pub replay_window: u32,
-    /// The peer's traffic selectors: every inner source address must lie in one of them.
+    /// The peer's traffic selectors: every inner packet's source side (address, protocol, source
+    /// port) must match one of them.
     pub peer_selectors: Vec<TrafficSelector>,
+    /// Our traffic selectors: every inner packet's destination side must match one of them;
+    /// empty accepts any destination.
+    pub local_selectors: Vec<TrafficSelector>,
 }
 
 impl InboundConfig {
     /// An SA without ESN, with the default replay window, accepting inner sources in
-    /// `peer_selectors`.
+    /// `peer_selectors`, to any destination.
     pub fn new(spi: u32, algorithm: Algorithm, peer_selectors: Vec<TrafficSelector>) -> Self {
         Self {
             spi,
@@ -46,6 +51,7 @@ impl InboundConfig {
             esn: false,
             replay_window: DEFAULT_REPLAY_WINDOW,
             peer_selectors,
+            local_selectors: Vec::new(),
         }
     }
 }
@@ -68,6 +74,7 @@ pub struct InboundSa {
     esn: bool,
     cipher: Cipher,
     peer_selectors: Box<[TrafficSelector]>,
+    local_selectors: Box<[TrafficSelector]>,
     window: ReplayWindow,
     /// Serialises marking the window and the three counters below.
     lock: SpinLock,
@@ -98,6 +105,7 @@ impl InboundSa {
             esn: config.esn,
             cipher,
             peer_selectors: config.peer_selectors.into_boxed_slice(),
+            local_selectors: config.local_selectors.into_boxed_slice(),
             window: ReplayWindow::new(config.replay_window)?,
             lock: SpinLock::default(),
             packets: AtomicU64::new(0),
@@ -125,6 +133,11 @@ impl InboundSa {
     /// The peer's traffic selectors.
     pub fn peer_selectors(&self) -> &[TrafficSelector] {
         &self.peer_selectors
+    }
+
+    /// Our traffic selectors (empty: any destination).
+    pub fn local_selectors(&self) -> &[TrafficSelector] {
+        &self.local_selectors
     }
 
     /// A snapshot of the counters.
@@ -221,12 +234,17 @@ impl InboundSa {
         if ip_version(inner)? != version {
             return Err(Error::MalformedInner);
         }
-        let source = source_address(inner)?;
-        if !self
+        let flow = Flow::of(inner)?;
+        let from_peer = self
             .peer_selectors
             .iter()
-            .any(|selector| selector.contains(source))
-        {
+            .any(|peer| peer.matches(flow.source, flow.protocol, flow.source_port));
+        let to_us = self.local_selectors.is_empty()
+            || self
+                .local_selectors
+                .iter()
+                .any(|local| local.matches(flow.destination, flow.protocol, flow.destination_port));
+        if !(from_peer && to_us) {
             return Err(Error::PolicyViolation);
         }
         let inner_start = packet_start + plaintext_range.start;

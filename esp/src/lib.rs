@@ -55,7 +55,7 @@
 //! let inner = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 99, 2, 1, 10, 99, 2, 1];
 //! buf.spare_mut()[..inner.len()].copy_from_slice(&inner); // tun.read(buf.spare_mut())
 //! buf.commit(inner.len())?;
-//! let (sealed, sa) = reader.table().seal(&mut buf)?; // picks the SA by inner destination
+//! let (sealed, sa) = reader.table().seal(&mut buf)?; // picks the SA by the inner packet's selectors
 //! assert_eq!((sa.spi(), sealed.sequence_number), (0x1234, 1));
 //! let frame_len = (4 + buf.len()) as u16;
 //! let [high, low] = frame_len.to_be_bytes();
@@ -81,6 +81,7 @@ mod algorithm;
 mod buf;
 mod cipher;
 mod error;
+mod flow;
 mod inbound;
 mod outbound;
 mod pool;
@@ -95,12 +96,15 @@ pub mod wire;
 pub use algorithm::{Algorithm, Integrity};
 pub use buf::PacketBuf;
 pub use error::Error;
+pub use flow::Flow;
 pub use inbound::{InboundConfig, InboundSa, Opened};
 pub use outbound::{OutboundConfig, OutboundSa, Sealed, DEFAULT_REKEY_MARGIN};
 pub use pool::BufPool;
 pub use replay::{ReplayWindow, DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW};
 pub use sadb::{SaDatabase, SaReader};
-pub use selector::{destination_address, ip_version, source_address, IpVersion, TrafficSelector};
+pub use selector::{
+    destination_address, ip_version, source_address, IpVersion, TrafficSelector, ANY_PROTOCOL,
+};
 pub use stats::{InboundStats, OutboundStats};
 pub use table::SaTable;
 

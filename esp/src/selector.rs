@@ -1,107 +1,174 @@
-//! Traffic selectors as address ranges, and the inner-packet fields the data path reads.
+//! Traffic selectors (address range, IP protocol, port range), and the inner-packet fields the
+//! data path reads.
 //!
-//! An IKEv2 traffic selector names an address range
-//! (<https://www.rfc-editor.org/rfc/rfc7296#section-3.13.1>).
-//! Inbound, the inner source address of every decrypted packet must lie in one of the peer's
-//! selectors (<https://www.rfc-editor.org/rfc/rfc4301#section-5.2>), so a client cannot send with
-//! another client's address. Outbound, the inner destination picks the SA.
+//! An IKEv2 traffic selector names an address range, an IP protocol (0 = any) and a port range
+//! (<https://www.rfc-editor.org/rfc/rfc7296#section-3.13.1>). Inbound, every decrypted packet
+//! must match one of the peer's selectors on its source side and one of ours on its destination
+//! side (<https://www.rfc-editor.org/rfc/rfc4301#section-5.2>), so a client cannot send with
+//! another client's address or outside the ports it negotiated. Outbound, the packet's fields
+//! pick the SA whose selectors match, the most specific first ([`crate::SaTable`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::Error;
 
+/// The protocol number that means "any protocol" in a selector.
+pub const ANY_PROTOCOL: u8 = 0;
+
 /// An inclusive range of IPv4 or IPv6 addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TrafficSelector {
+enum AddressRange {
     /// IPv4 addresses `start..=end`.
-    V4 {
-        /// First address.
-        start: Ipv4Addr,
-        /// Last address.
-        end: Ipv4Addr,
-    },
+    V4 { start: Ipv4Addr, end: Ipv4Addr },
     /// IPv6 addresses `start..=end`.
-    V6 {
-        /// First address.
-        start: Ipv6Addr,
-        /// Last address.
-        end: Ipv6Addr,
-    },
+    V6 { start: Ipv6Addr, end: Ipv6Addr },
+}
+
+/// An address range with an IP protocol (0 = any) and an inclusive port range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrafficSelector {
+    addresses: AddressRange,
+    protocol: u8,
+    start_port: u16,
+    end_port: u16,
 }
 
 impl TrafficSelector {
-    /// The range `start..=end`; both of one family and `start <= end`.
+    fn any_port(addresses: AddressRange) -> Self {
+        Self {
+            addresses,
+            protocol: ANY_PROTOCOL,
+            start_port: 0,
+            end_port: u16::MAX,
+        }
+    }
+
+    /// The range `start..=end`, any protocol and port; both of one family and `start <= end`.
     pub fn range(start: IpAddr, end: IpAddr) -> Result<Self, Error> {
         match (start, end) {
-            (IpAddr::V4(start), IpAddr::V4(end)) if start <= end => Ok(Self::V4 { start, end }),
-            (IpAddr::V6(start), IpAddr::V6(end)) if start <= end => Ok(Self::V6 { start, end }),
+            (IpAddr::V4(start), IpAddr::V4(end)) if start <= end => {
+                Ok(Self::any_port(AddressRange::V4 { start, end }))
+            }
+            (IpAddr::V6(start), IpAddr::V6(end)) if start <= end => {
+                Ok(Self::any_port(AddressRange::V6 { start, end }))
+            }
             _ => Err(Error::InvalidConfig(
                 "selector bounds must be one family, start <= end",
             )),
         }
     }
 
-    /// The addresses of `prefix/len`.
+    /// The addresses of `prefix/len`, any protocol and port.
     pub fn prefix(prefix: IpAddr, len: u8) -> Result<Self, Error> {
         match prefix {
             IpAddr::V4(address) if len <= 32 => {
                 let host_bits = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
                 let start = u32::from(address) & !host_bits;
-                Ok(Self::V4 {
+                Ok(Self::any_port(AddressRange::V4 {
                     start: Ipv4Addr::from(start),
                     end: Ipv4Addr::from(start | host_bits),
-                })
+                }))
             }
             IpAddr::V6(address) if len <= 128 => {
                 let host_bits = u128::MAX.checked_shr(u32::from(len)).unwrap_or(0);
                 let start = u128::from(address) & !host_bits;
-                Ok(Self::V6 {
+                Ok(Self::any_port(AddressRange::V6 {
                     start: Ipv6Addr::from(start),
                     end: Ipv6Addr::from(start | host_bits),
-                })
+                }))
             }
             _ => Err(Error::InvalidConfig("prefix length too long")),
         }
     }
 
-    /// The single address `address`.
+    /// The single address `address`, any protocol and port.
     pub fn host(address: IpAddr) -> Self {
-        match address {
-            IpAddr::V4(address) => Self::V4 {
+        Self::any_port(match address {
+            IpAddr::V4(address) => AddressRange::V4 {
                 start: address,
                 end: address,
             },
-            IpAddr::V6(address) => Self::V6 {
+            IpAddr::V6(address) => AddressRange::V6 {
                 start: address,
                 end: address,
             },
-        }
+        })
     }
 
-    /// Whether `address` lies in the range.
+    /// The same addresses, narrowed to IP protocol `protocol` (0 = any) and ports
+    /// `start_port..=end_port` (for ICMP: type in the high octet, code in the low one).
+    pub fn with_ports(self, protocol: u8, start_port: u16, end_port: u16) -> Result<Self, Error> {
+        if start_port > end_port {
+            return Err(Error::InvalidConfig(
+                "selector ports must have start <= end",
+            ));
+        }
+        Ok(Self {
+            protocol,
+            start_port,
+            end_port,
+            ..self
+        })
+    }
+
+    /// Whether `address` lies in the address range (protocol and ports aside).
     pub fn contains(&self, address: IpAddr) -> bool {
-        match (self, address) {
-            (Self::V4 { start, end }, IpAddr::V4(address)) => (*start..=*end).contains(&address),
-            (Self::V6 { start, end }, IpAddr::V6(address)) => (*start..=*end).contains(&address),
+        match (self.addresses, address) {
+            (AddressRange::V4 { start, end }, IpAddr::V4(address)) => {
+                (start..=end).contains(&address)
+            }
+            (AddressRange::V6 { start, end }, IpAddr::V6(address)) => {
+                (start..=end).contains(&address)
+            }
             _ => false,
         }
     }
 
+    /// Whether one end of a packet (its address, protocol and port on this end; `None` = opaque)
+    /// matches: opaque ports match only a selector that allows every port
+    /// (<https://www.rfc-editor.org/rfc/rfc4301#section-4.4.1.3>).
+    pub fn matches(&self, address: IpAddr, protocol: u8, port: Option<u16>) -> bool {
+        self.contains(address)
+            && (self.protocol == ANY_PROTOCOL || self.protocol == protocol)
+            && (self.allows_all_ports()
+                || port.is_some_and(|port| (self.start_port..=self.end_port).contains(&port)))
+    }
+
     /// The single address of a one-address range.
     pub fn as_host(&self) -> Option<IpAddr> {
-        match self {
-            Self::V4 { start, end } if start == end => Some(IpAddr::V4(*start)),
-            Self::V6 { start, end } if start == end => Some(IpAddr::V6(*start)),
+        match self.addresses {
+            AddressRange::V4 { start, end } if start == end => Some(IpAddr::V4(start)),
+            AddressRange::V6 { start, end } if start == end => Some(IpAddr::V6(start)),
             _ => None,
         }
     }
 
     /// Number of addresses minus one: smaller is more specific.
     pub fn span(&self) -> u128 {
-        match self {
-            Self::V4 { start, end } => u128::from(u32::from(*end) - u32::from(*start)),
-            Self::V6 { start, end } => u128::from(*end) - u128::from(*start),
+        match self.addresses {
+            AddressRange::V4 { start, end } => u128::from(u32::from(end) - u32::from(start)),
+            AddressRange::V6 { start, end } => u128::from(end) - u128::from(start),
         }
+    }
+
+    /// The IP protocol (0 = any).
+    pub fn protocol(&self) -> u8 {
+        self.protocol
+    }
+
+    /// The inclusive port range.
+    pub fn ports(&self) -> (u16, u16) {
+        (self.start_port, self.end_port)
+    }
+
+    /// Number of ports minus one: smaller is more specific.
+    pub fn port_span(&self) -> u16 {
+        self.end_port - self.start_port
+    }
+
+    /// Whether every port (and every ICMP type and code) is allowed.
+    pub fn allows_all_ports(&self) -> bool {
+        self.start_port == 0 && self.end_port == u16::MAX
     }
 }
 
@@ -189,6 +256,44 @@ mod tests {
         assert!(TrafficSelector::prefix(v4("1.2.3.4"), 33).is_err());
         assert!(TrafficSelector::range(v4("1.2.3.4"), v4("1.2.3.3")).is_err());
         assert!(TrafficSelector::range(v4("1.2.3.4"), v4("::1")).is_err());
+    }
+
+    #[test]
+    fn protocol_and_ports_narrow_a_selector() {
+        let sip = TrafficSelector::host(v4("10.99.1.5"))
+            .with_ports(17, 5060, 5060)
+            .unwrap();
+        assert_eq!(
+            (sip.protocol(), sip.ports(), sip.port_span()),
+            (17, (5060, 5060), 0)
+        );
+        assert!(sip.matches(v4("10.99.1.5"), 17, Some(5060)));
+        assert!(!sip.matches(v4("10.99.1.5"), 17, Some(5061)));
+        assert!(!sip.matches(v4("10.99.1.5"), 6, Some(5060)));
+        assert!(!sip.matches(v4("10.99.1.6"), 17, Some(5060)));
+        assert!(
+            !sip.matches(v4("10.99.1.5"), 17, None),
+            "opaque ports need an any-port selector"
+        );
+        let rtp = TrafficSelector::prefix(v4("10.99.1.0"), 24)
+            .unwrap()
+            .with_ports(17, 10000, 20000)
+            .unwrap();
+        assert!(rtp.matches(v4("10.99.1.9"), 17, Some(10000)));
+        assert!(rtp.matches(v4("10.99.1.9"), 17, Some(20000)));
+        assert!(!rtp.matches(v4("10.99.1.9"), 17, Some(9999)));
+        assert!(!rtp.matches(v4("10.99.1.9"), 17, Some(20001)));
+        let any_udp = TrafficSelector::host(v4("10.99.1.5"))
+            .with_ports(17, 0, u16::MAX)
+            .unwrap();
+        assert!(any_udp.allows_all_ports());
+        assert!(any_udp.matches(v4("10.99.1.5"), 17, None));
+        assert!(!any_udp.matches(v4("10.99.1.5"), 1, None));
+        let anything = TrafficSelector::host(v4("10.99.1.5"));
+        assert!(anything.matches(v4("10.99.1.5"), 47, None));
+        assert!(TrafficSelector::host(v4("10.99.1.5"))
+            .with_ports(17, 2, 1)
+            .is_err());
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use common::{ipv4_packet, keys};
 use esp::{
-    Algorithm, Error, InboundConfig, InboundSa, IpVersion, Opened, OutboundConfig, OutboundSa,
-    PacketBuf, SaDatabase, TrafficSelector, SEAL_HEADROOM,
+    Algorithm, Error, Flow, InboundConfig, InboundSa, IpVersion, Opened, OutboundConfig,
+    OutboundSa, PacketBuf, SaDatabase, TrafficSelector, SEAL_HEADROOM,
 };
 
 /// Any instant will do: the SA only records it.
@@ -23,6 +23,17 @@ fn now() -> Instant {
 
 fn address(text: &str) -> IpAddr {
     text.parse().unwrap()
+}
+
+/// A UDP flow from 192.0.2.1:4000 to `destination`:`port`.
+fn udp_to(destination: &str, port: u16) -> Flow {
+    Flow {
+        source: address("192.0.2.1"),
+        destination: address(destination),
+        protocol: 17,
+        source_port: Some(4000),
+        destination_port: Some(port),
+    }
 }
 
 /// An outbound SA and the inbound SA that opens what it seals (a loop back to ourselves).
@@ -60,7 +71,7 @@ fn outbound_lookup_prefers_hosts_then_the_narrowest_range() {
     });
     let mut reader = db.reader();
     let table = reader.table();
-    let spi_for = |text: &str| table.outbound(address(text)).map(|sa| sa.spi());
+    let spi_for = |text: &str| table.outbound(&udp_to(text, 53)).map(|sa| sa.spi());
     assert_eq!(spi_for("10.1.0.7"), Some(3));
     assert_eq!(spi_for("10.1.0.8"), Some(2));
     assert_eq!(spi_for("10.1.0.100"), Some(1));
@@ -86,7 +97,7 @@ fn outbound_lookup_prefers_hosts_then_the_narrowest_range() {
     assert_eq!(
         reader
             .table()
-            .outbound(address("10.1.0.8"))
+            .outbound(&udp_to("10.1.0.8", 53))
             .map(|sa| sa.spi()),
         Some(1)
     );
@@ -195,7 +206,7 @@ fn workers_read_consistent_tables_while_the_control_plane_rekeys() {
     assert!(round_trips.load(Ordering::Relaxed) > 0);
     let table = db.load();
     assert_eq!(table.inbound_len(), 1);
-    assert_eq!(table.outbound(address("10.99.2.1")).unwrap().spi(), 199);
+    assert_eq!(table.outbound(&udp_to("10.99.2.1", 53)).unwrap().spi(), 199);
 }
 
 #[test]
@@ -249,4 +260,177 @@ fn concurrent_openers_accept_each_packet_exactly_once() {
     let stats = inbound.stats();
     assert_eq!(stats.packets, PACKETS as u64);
     assert_eq!(stats.replay_drops, ((THREADS - 1) * PACKETS) as u64);
+}
+
+/// A UDP/IPv4 packet `source:source_port -> destination:destination_port` (unfragmented).
+fn udp_packet(source: [u8; 4], source_port: u16, destination: [u8; 4], port: u16) -> Vec<u8> {
+    let mut packet = ipv4_packet(60, source, destination);
+    packet[6..8].copy_from_slice(&[0x40, 0]); // don't fragment, offset 0
+    packet[20..22].copy_from_slice(&source_port.to_be_bytes());
+    packet[22..24].copy_from_slice(&port.to_be_bytes());
+    packet
+}
+
+#[test]
+fn two_child_sas_to_one_address_each_get_the_packets_of_their_selectors() {
+    // One client (virtual IP 10.99.2.1) with three CHILD SAs: SIP from the P-CSCF's port 5060,
+    // RTP from the core's ports 10000-20000, and everything else. RFC 7296 §2.9 selectors.
+    let vip = TrafficSelector::host(address("10.99.2.1"));
+    let sip_local = TrafficSelector::host(address("10.99.1.5"))
+        .with_ports(17, 5060, 5060)
+        .unwrap();
+    let rtp_local = TrafficSelector::host(address("10.99.1.9"))
+        .with_ports(17, 10000, 20000)
+        .unwrap();
+    let anything = TrafficSelector::prefix(address("0.0.0.0"), 0).unwrap();
+    let (sip, _) = pair(0x51, 1, vec![vip]);
+    let (rtp, _) = pair(0x52, 2, vec![vip]);
+    let (rest, _) = pair(0x53, 3, vec![vip]);
+    let db = SaDatabase::new();
+    db.update(|table| {
+        // Installed least specific first, and RTP last: the order must not matter.
+        table.route_outbound_between(&rest, &[anything], &[vip]);
+        table.route_outbound_between(&sip, &[sip_local], &[vip]);
+        table.route_outbound_between(&rtp, &[rtp_local], &[vip]);
+    });
+    let mut reader = db.reader();
+    let table = reader.table();
+    let seal_spi = |packet: &[u8]| {
+        let mut buf = PacketBuf::new(256);
+        buf.fill(SEAL_HEADROOM, packet).unwrap();
+        table.seal(&mut buf).map(|(_, sa)| sa.spi())
+    };
+    let client = [10, 99, 2, 1];
+    assert_eq!(
+        seal_spi(&udp_packet([10, 99, 1, 5], 5060, client, 40000)),
+        Ok(0x51)
+    );
+    assert_eq!(
+        seal_spi(&udp_packet([10, 99, 1, 9], 10000, client, 40000)),
+        Ok(0x52)
+    );
+    assert_eq!(
+        seal_spi(&udp_packet([10, 99, 1, 9], 20000, client, 40000)),
+        Ok(0x52)
+    );
+    assert_eq!(
+        seal_spi(&udp_packet([10, 99, 1, 9], 5060, client, 40000)),
+        Ok(0x53)
+    );
+    assert_eq!(
+        seal_spi(&udp_packet([10, 99, 1, 5], 5061, client, 40000)),
+        Ok(0x53)
+    );
+    assert_eq!(
+        seal_spi(&udp_packet([10, 99, 1, 6], 5060, client, 40000)),
+        Ok(0x53)
+    );
+    // TCP to the SIP port, and a non-initial fragment of SIP (opaque ports, RFC 4301
+    // §4.4.1.3): neither may use the port-specific SA.
+    let mut tcp = udp_packet([10, 99, 1, 5], 5060, client, 40000);
+    tcp[9] = 6;
+    assert_eq!(seal_spi(&tcp), Ok(0x53));
+    let mut fragment = udp_packet([10, 99, 1, 5], 5060, client, 40000);
+    fragment[6..8].copy_from_slice(&[0, 0xb9]);
+    assert_eq!(seal_spi(&fragment), Ok(0x53));
+    assert_eq!(table.outbound_routes().count(), 3);
+
+    // Without the catch-all, unmatched packets to the client have no route.
+    db.update(|table| table.remove_outbound(&rest));
+    let table = reader.table();
+    let mut buf = PacketBuf::new(256);
+    buf.fill(SEAL_HEADROOM, &fragment).unwrap();
+    assert_eq!(table.seal(&mut buf).err(), Some(Error::NoRoute));
+    buf.fill(SEAL_HEADROOM, &udp_packet([10, 99, 1, 5], 5060, client, 1))
+        .unwrap();
+    assert_eq!(table.seal(&mut buf).unwrap().1.spi(), 0x51);
+
+    // A rekey of the SIP SA replaces exactly its route.
+    let (sip_rekeyed, _) = pair(0x61, 4, vec![vip]);
+    db.update(|table| {
+        table.route_outbound_between(&sip_rekeyed, &[sip_local], &[vip]);
+        table.remove_outbound(&sip);
+    });
+    let table = reader.table();
+    assert_eq!(table.outbound_routes().count(), 2);
+    buf.fill(SEAL_HEADROOM, &udp_packet([10, 99, 1, 5], 5060, client, 1))
+        .unwrap();
+    assert_eq!(table.seal(&mut buf).unwrap().1.spi(), 0x61);
+    buf.fill(SEAL_HEADROOM, &udp_packet([10, 99, 1, 9], 12000, client, 1))
+        .unwrap();
+    assert_eq!(table.seal(&mut buf).unwrap().1.spi(), 0x52);
+}
+
+#[test]
+fn ranged_destinations_also_choose_by_protocol_and_port() {
+    // The client side: two CHILD SAs towards one core subnet, one for SIP (udp/5060), one for
+    // everything; the narrower one wins for its own packets only.
+    let core = TrafficSelector::prefix(address("10.99.1.0"), 24).unwrap();
+    let core_sip = core.with_ports(17, 5060, 5060).unwrap();
+    let (sip, _) = pair(0x71, 1, vec![core_sip]);
+    let (all, _) = pair(0x72, 2, vec![core]);
+    let db = SaDatabase::new();
+    db.update(|table| {
+        table.route_outbound(&sip, &[core_sip]);
+        table.route_outbound(&all, &[core]);
+    });
+    let mut reader = db.reader();
+    let table = reader.table();
+    let spi = |port| {
+        table
+            .outbound(&udp_to("10.99.1.5", port))
+            .map(|sa| sa.spi())
+    };
+    assert_eq!(spi(5060), Some(0x71));
+    assert_eq!(spi(5061), Some(0x72));
+    assert!(table.outbound(&udp_to("10.99.2.5", 5060)).is_none());
+}
+
+#[test]
+fn inbound_policy_checks_protocol_ports_and_our_selectors() {
+    let algorithm = Algorithm::AesGcm128;
+    let (encryption, integrity) = keys(algorithm, 7);
+    let vip = TrafficSelector::host(address("10.99.2.1"));
+    let mut config = InboundConfig::new(
+        0x81,
+        algorithm,
+        vec![vip.with_ports(17, 0, u16::MAX).unwrap()],
+    );
+    config.local_selectors = vec![TrafficSelector::host(address("10.99.1.5"))
+        .with_ports(17, 5060, 5060)
+        .unwrap()];
+    let inbound = InboundSa::new(config, &encryption, &integrity).unwrap();
+    let outbound = OutboundSa::new(
+        OutboundConfig::new(0x81, algorithm),
+        &encryption,
+        &integrity,
+    )
+    .unwrap();
+    let client = [10, 99, 2, 1];
+    let open = |packet: &[u8]| {
+        let mut buf = PacketBuf::new(256);
+        buf.fill(SEAL_HEADROOM, packet).unwrap();
+        outbound.seal(&mut buf).unwrap();
+        inbound.open(now(), &mut buf)
+    };
+    assert_eq!(
+        open(&udp_packet(client, 40000, [10, 99, 1, 5], 5060)),
+        Ok(Opened::Packet(IpVersion::V4))
+    );
+    assert_eq!(
+        open(&udp_packet(client, 40000, [10, 99, 1, 5], 5061)),
+        Err(Error::PolicyViolation)
+    );
+    assert_eq!(
+        open(&udp_packet(client, 40000, [10, 99, 1, 6], 5060)),
+        Err(Error::PolicyViolation)
+    );
+    let mut tcp = udp_packet(client, 40000, [10, 99, 1, 5], 5060);
+    tcp[9] = 6;
+    assert_eq!(open(&tcp), Err(Error::PolicyViolation));
+    assert_eq!(
+        open(&udp_packet([10, 99, 2, 2], 40000, [10, 99, 1, 5], 5060)),
+        Err(Error::PolicyViolation)
+    );
+    assert_eq!(inbound.stats().policy_drops, 4);
 }
