@@ -52,14 +52,18 @@ pub fn esp_algorithm(
     })
 }
 
-/// The `esp` form of IKE traffic selectors (addresses only: the data path filters on inner
-/// addresses, not on protocol and ports).
+/// The `esp` form of IKE traffic selectors: address range, IP protocol and port range
+/// (RFC 7296 §3.13.1), all of which the data path matches.
 pub fn esp_selectors(
     selectors: &[ikev2::ts::TrafficSelector],
 ) -> Result<Vec<esp::TrafficSelector>, InstallError> {
     selectors
         .iter()
-        .map(|ts| esp::TrafficSelector::range(ts.start, ts.end).map_err(InstallError::Selector))
+        .map(|ts| {
+            esp::TrafficSelector::range(ts.start, ts.end)
+                .and_then(|range| range.with_ports(ts.protocol, ts.start_port, ts.end_port))
+                .map_err(InstallError::Selector)
+        })
         .collect()
 }
 
@@ -75,8 +79,9 @@ pub struct InstalledChild {
 }
 
 impl Shared {
-    /// Installs both directions of a CHILD SA and routes the peer's traffic selectors
-    /// (`ts_remote`) to its outbound SA.
+    /// Installs both directions of a CHILD SA and routes packets from our traffic selectors
+    /// (`ts_local`) to the peer's (`ts_remote`) to its outbound SA; the inbound SA accepts only
+    /// packets from `ts_remote` to `ts_local` (RFC 4301 §5.2).
     pub fn install_child(&self, child: &ChildSaInstalled) -> Result<InstalledChild, InstallError> {
         // Over TCP every packet is framed, whatever NAT detection found.
         if !child.udp_encapsulation && child.path.transport == Transport::Udp {
@@ -84,8 +89,10 @@ impl Shared {
         }
         let algorithm = esp_algorithm(child.cipher.encr(), child.cipher.integ())?;
         let peer_selectors = esp_selectors(&child.ts_remote)?;
+        let local_selectors = esp_selectors(&child.ts_local)?;
         let mut inbound_config =
             InboundConfig::new(child.inbound.spi, algorithm, peer_selectors.clone());
+        inbound_config.local_selectors = local_selectors.clone();
         inbound_config.esn = child.esn;
         let no_key: &[u8] = &[];
         let inbound = Arc::new(
@@ -119,8 +126,9 @@ impl Shared {
         self.sadb.update(|t| {
             t.insert_inbound(Arc::clone(&inbound));
         });
-        self.sadb
-            .update(|t| t.route_outbound(&outbound, &peer_selectors));
+        self.sadb.update(|t| {
+            t.route_outbound_between(&outbound, &local_selectors, &peer_selectors);
+        });
         Ok(InstalledChild {
             inbound,
             outbound,
