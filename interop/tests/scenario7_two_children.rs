@@ -7,11 +7,10 @@
 //! - eseg-client -> strongSwan gateway: strongSwan adds the RTP CHILD SA with CREATE_CHILD_SA (as a
 //!   gateway it needs subnet selectors, so both name the protected subnet).
 //!
-//! Both sides negotiate and install the two CHILD SAs correctly, but the traffic checks fail, so
-//! the tests are ignored: eseg's data path picks the outbound SA by inner destination address
-//! only. The gateway's two CHILD SAs share that address (the client's virtual IP), the client's
-//! share the protected subnet, so one flow leaves in the other flow's SA and strongSwan drops it.
-//! Open bug, see KNOWN-DIFFERENCES.md; run them with `--include-ignored`.
+//! The gateway's two CHILD SAs share the destination address (the client's virtual IP), the
+//! client's share the protected subnet: eseg must pick the outbound SA by the full selectors
+//! (addresses, protocol, ports) so that neither flow leaves in the other flow's SA, which
+//! strongSwan would drop (this was open bug B1).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -110,7 +109,6 @@ fn strongswan_client_two_children(sip_ts: &str, rtp_ts: &str, sip_to_pcscf: bool
 }
 
 #[test]
-#[ignore = "open bug: eseg picks the outbound CHILD SA by destination address only (KNOWN-DIFFERENCES.md)"]
 fn strongswan_client_opens_sip_and_rtp_children_to_different_hosts() {
     strongswan_client_two_children(
         &format!("PCSCF/32[udp/{SIP_PORT}]"),
@@ -120,7 +118,6 @@ fn strongswan_client_opens_sip_and_rtp_children_to_different_hosts() {
 }
 
 #[test]
-#[ignore = "open bug: eseg picks the outbound CHILD SA by destination address only (KNOWN-DIFFERENCES.md)"]
 fn strongswan_client_opens_sip_and_rtp_children_to_one_host() {
     strongswan_client_two_children(
         &format!("CORE/32[udp/{SIP_PORT}]"),
@@ -130,7 +127,6 @@ fn strongswan_client_opens_sip_and_rtp_children_to_one_host() {
 }
 
 #[test]
-#[ignore = "open bug: eseg picks the outbound CHILD SA by destination address only (KNOWN-DIFFERENCES.md)"]
 fn strongswan_gateway_adds_an_rtp_child_to_eseg_client() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
