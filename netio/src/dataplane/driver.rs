@@ -13,6 +13,7 @@ use ikev2::path::{Path, Transport};
 use ikev2::Endpoint;
 
 use super::ike_sockets::IkeSockets;
+use super::refusals::log_refusals;
 use super::sa_book::SaBook;
 use super::status::StatusReport;
 use super::{Clock, IkeDatagram, Shared};
@@ -89,14 +90,15 @@ impl Driver {
     /// Feeds one received IKE message to the engine.
     pub fn handle_datagram(&mut self, datagram: &IkeDatagram) {
         let path = Path::udp(datagram.local, datagram.remote);
-        self.endpoint
-            .handle_datagram(self.now(), path, &datagram.message);
+        self.handle_message(path, &datagram.message);
     }
 
     /// Feeds one IKE message that arrived on any path (a TCP connection: see
     /// `dataplane::tcp_transport`) to the engine.
     pub fn handle_message(&mut self, path: Path, message: &[u8]) {
+        let before = self.endpoint.counters();
         self.endpoint.handle_datagram(self.now(), path, message);
+        log_refusals(&before, &self.endpoint.counters(), &path);
     }
 
     /// Runs the engine's due timers.

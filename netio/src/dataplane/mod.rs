@@ -28,6 +28,7 @@ pub mod ike_sockets;
 pub mod install;
 pub mod logging;
 pub mod natt;
+mod refusals;
 pub mod sa_book;
 pub mod status;
 pub mod tcp_conn;
