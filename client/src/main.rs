@@ -3,7 +3,6 @@
 //! protected subnets into it, and keeps the tunnel up.
 
 mod cli;
-mod clock;
 mod ladder;
 mod routes;
 mod run;

@@ -31,9 +31,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::cli::Settings;
-use crate::clock;
 use crate::ladder::{self, Ladder, Rung};
 use crate::routes::tunnel_routes;
+use netio::clock;
 
 /// How long shutdown waits for the gateway to answer the Delete.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);

@@ -2,7 +2,6 @@
 //! hands each client an inner address from a pool, and routes between the tunnels and the
 //! protected network through a TUN device.
 
-mod clock;
 mod config;
 mod pool;
 mod run;

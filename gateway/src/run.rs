@@ -23,9 +23,9 @@ use netio::tun::{Tun, TunConfig};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::clock;
 use crate::config::Config;
 use crate::pool::{AddressPool, POOL_NAME};
+use netio::clock;
 
 /// How long shutdown waits for clients to answer the Delete.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);

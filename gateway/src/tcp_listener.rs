@@ -15,7 +15,7 @@ use netio::dataplane::Shared;
 use netio::tun::TunQueue;
 use tokio::sync::mpsc;
 
-use crate::clock;
+use netio::clock;
 
 /// TCP ports served when the configuration names none.
 pub const DEFAULT_PORTS: &[u16] = &[netio::tcp::TPKT_PORT];

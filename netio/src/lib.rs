@@ -3,6 +3,7 @@
 //!
 //! Linux only. `unsafe` appears only around ioctls, each block with a `// SAFETY:` comment.
 
+pub mod clock;
 pub mod dataplane;
 pub mod http_proxy;
 pub mod ifctl;

@@ -1,5 +1,5 @@
-//! The one place the client reads the clock and the operating system's randomness; everything
-//! else gets `now` and seeds from here.
+//! The one place the eseg binaries read the clock and the operating system's randomness;
+//! everything else (the engine, the data path) gets `now` and seeds from here.
 
 use std::time::Instant;
 
