@@ -3,10 +3,16 @@
 //!
 //! The pool's network address, its first host (the gateway's own inner address) and its broadcast
 //! address are never handed out. A client that asks for a specific free address in the pool gets it
-//! (so a client reconnecting after a gateway restart keeps its address); otherwise the lowest free
-//! address is chosen, which also makes allocation reproducible.
+//! (so a client reconnecting after a gateway restart keeps its address). Otherwise the pool hands
+//! out never-used addresses in ascending order, and once those are gone, released addresses in the
+//! order they were released: an address stays unused for as long as the pool allows, so packets
+//! still on their way to its previous holder do not reach the next one. The order depends only on
+//! the sequence of calls, so allocation is reproducible.
+//!
+//! Every operation costs O(1) amortized whatever the pool size or the number of leases: a cursor
+//! walks the never-used addresses once, and released addresses wait in a queue.
 
-use std::collections::BTreeSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ikev2::identity::Identity;
@@ -16,11 +22,20 @@ use ipnet::Ipv4Net;
 pub const POOL_NAME: &str = "clients";
 
 /// Leases out addresses of one IPv4 prefix.
+///
+/// Invariant: every free address below `next_fresh` is in `released` (which may also hold
+/// addresses leased again on request since; they are skipped when popped).
 #[derive(Debug)]
 pub struct AddressPool {
     first: u32,
     last: u32,
-    leased: BTreeSet<u32>,
+    /// The lowest address the ascending walk has not reached (`last + 1` once it is done).
+    next_fresh: u64,
+    leased: HashSet<u32>,
+    /// Released addresses below `next_fresh`, oldest release first.
+    released: VecDeque<u32>,
+    /// The members of `released`, so an address is queued at most once.
+    queued: HashSet<u32>,
 }
 
 impl AddressPool {
@@ -28,28 +43,72 @@ impl AddressPool {
     pub fn new(net: Ipv4Net) -> Self {
         let network = u32::from(net.network());
         let broadcast = u32::from(net.broadcast());
+        let first = network.saturating_add(2);
         Self {
-            first: network.saturating_add(2),
+            first,
             last: broadcast.saturating_sub(1),
-            leased: BTreeSet::new(),
+            next_fresh: u64::from(first),
+            leased: HashSet::new(),
+            released: VecDeque::new(),
+            queued: HashSet::new(),
         }
     }
 
-    /// Leases an address: `requested` when it is in the pool and free, else the lowest free one.
-    /// `None` when the pool is exhausted.
+    /// Addresses the pool can lease in all (reserved ones excluded).
+    pub fn capacity(&self) -> usize {
+        let span = u64::from(self.last)
+            .saturating_add(1)
+            .saturating_sub(u64::from(self.first));
+        usize::try_from(span).unwrap_or(usize::MAX)
+    }
+
+    /// Leases an address: `requested` when it is in the pool and free, else the next never-used
+    /// one, else the longest-released one. `None` when the pool is exhausted.
     pub fn allocate(&mut self, requested: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
         let wanted = requested
             .map(u32::from)
             .filter(|a| (self.first..=self.last).contains(a) && !self.leased.contains(a));
-        let chosen =
-            wanted.or_else(|| (self.first..=self.last).find(|a| !self.leased.contains(a)))?;
+        // A wanted address below the cursor stays queued; `next_released` skips it while leased.
+        let chosen = wanted
+            .or_else(|| self.next_fresh())
+            .or_else(|| self.next_released())?;
         self.leased.insert(chosen);
         Some(Ipv4Addr::from(chosen))
     }
 
+    /// The next never-used address, skipping those leased on request ahead of the cursor.
+    fn next_fresh(&mut self) -> Option<u32> {
+        while self.next_fresh <= u64::from(self.last) {
+            let candidate = u32::try_from(self.next_fresh).ok()?;
+            self.next_fresh += 1;
+            if !self.leased.contains(&candidate) {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    /// The longest-released free address.
+    fn next_released(&mut self) -> Option<u32> {
+        while let Some(candidate) = self.released.pop_front() {
+            self.queued.remove(&candidate);
+            if !self.leased.contains(&candidate) {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
     /// Returns an address to the pool; returning an address that is not leased does nothing.
     pub fn release(&mut self, addr: Ipv4Addr) {
-        self.leased.remove(&u32::from(addr));
+        let addr = u32::from(addr);
+        if !self.leased.remove(&addr) {
+            return;
+        }
+        // Above the cursor the ascending walk will still reach it.
+        if u64::from(addr) < self.next_fresh && self.queued.insert(addr) {
+            self.released.push_back(addr);
+        }
     }
 }
 
@@ -94,45 +153,151 @@ mod tests {
         AddressPool::new(net.parse().unwrap())
     }
 
+    fn host(h: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 200, 0, h)
+    }
+
     #[test]
     fn skips_reserved_addresses_and_exhausts() {
         let mut p = pool("10.200.0.0/29");
+        assert_eq!(p.capacity(), 5);
         let got: Vec<_> = std::iter::from_fn(|| p.allocate(None)).collect();
-        let want: Vec<Ipv4Addr> = (2..=6).map(|h| Ipv4Addr::new(10, 200, 0, h)).collect();
+        let want: Vec<Ipv4Addr> = (2..=6).map(host).collect();
         assert_eq!(
             got, want,
             ".0 network, .1 gateway, .7 broadcast are never leased"
         );
         assert_eq!(p.allocate(None), None);
-        p.release(Ipv4Addr::new(10, 200, 0, 4));
-        assert_eq!(p.allocate(None), Some(Ipv4Addr::new(10, 200, 0, 4)));
+        p.release(host(4));
+        assert_eq!(p.allocate(None), Some(host(4)));
+        assert_eq!(p.allocate(None), None);
+    }
+
+    #[test]
+    fn never_used_addresses_first_then_released_ones_oldest_first() {
+        let mut p = pool("10.200.0.0/28");
+        for h in 2..=5 {
+            assert_eq!(p.allocate(None), Some(host(h)));
+        }
+        p.release(host(4));
+        p.release(host(2));
+        assert_eq!(
+            p.allocate(None),
+            Some(host(6)),
+            "a released address waits while never-used ones remain"
+        );
+        while p.allocate(None).is_some_and(|a| a != host(14)) {}
+        assert_eq!(p.allocate(None), Some(host(4)), "released first");
+        assert_eq!(p.allocate(None), Some(host(2)));
+        assert_eq!(p.allocate(None), None);
+        assert_eq!(p.leased.len(), p.capacity());
     }
 
     #[test]
     fn honours_free_requested_address_only() {
         let mut p = pool("10.200.0.0/24");
-        let a = Ipv4Addr::new(10, 200, 0, 77);
+        let a = host(77);
         assert_eq!(p.allocate(Some(a)), Some(a));
+        assert_eq!(p.allocate(Some(a)), Some(host(2)), "taken");
         assert_eq!(
-            p.allocate(Some(a)),
-            Some(Ipv4Addr::new(10, 200, 0, 2)),
-            "taken"
-        );
-        assert_eq!(
-            p.allocate(Some(Ipv4Addr::new(10, 200, 0, 1))),
-            Some(Ipv4Addr::new(10, 200, 0, 3)),
+            p.allocate(Some(host(1))),
+            Some(host(3)),
             "the gateway's own address is never leased"
         );
         assert_eq!(
+            p.allocate(Some(host(255))),
+            Some(host(4)),
+            "nor the broadcast address"
+        );
+        assert_eq!(
             p.allocate(Some(Ipv4Addr::new(192, 0, 2, 1))),
-            Some(Ipv4Addr::new(10, 200, 0, 4)),
+            Some(host(5)),
             "outside the pool"
         );
         p.release(Ipv4Addr::new(192, 0, 2, 1));
+        p.release(host(200));
         assert_eq!(
             p.leased.len(),
-            4,
-            "releasing a foreign address changes nothing"
+            5,
+            "releasing a foreign or free address changes nothing"
         );
+    }
+
+    #[test]
+    fn requested_addresses_are_never_leased_twice() {
+        let mut p = pool("10.200.0.0/29");
+        // Ahead of the walk: the walk steps over it.
+        assert_eq!(p.allocate(Some(host(3))), Some(host(3)));
+        assert_eq!(p.allocate(None), Some(host(2)));
+        assert_eq!(p.allocate(None), Some(host(4)), ".3 is skipped");
+        // Behind the walk and queued as released: taken on request, skipped in the queue.
+        p.release(host(2));
+        p.release(host(3));
+        assert_eq!(p.allocate(Some(host(2))), Some(host(2)));
+        assert_eq!(p.allocate(None), Some(host(5)));
+        assert_eq!(p.allocate(None), Some(host(6)));
+        assert_eq!(p.allocate(None), Some(host(3)), ".2 is leased again, so .3");
+        assert_eq!(p.allocate(None), None);
+        // Released, requested and released again: queued once, handed out once.
+        p.release(host(2));
+        assert_eq!(p.allocate(Some(host(2))), Some(host(2)));
+        p.release(host(2));
+        assert_eq!(p.allocate(None), Some(host(2)));
+        assert_eq!(p.allocate(None), None);
+        assert_eq!(p.released.len(), 0);
+    }
+
+    #[test]
+    fn a_requested_address_released_ahead_of_the_walk_is_reached_by_it() {
+        let mut p = pool("10.200.0.0/29");
+        assert_eq!(p.allocate(Some(host(5))), Some(host(5)));
+        p.release(host(5));
+        let got: Vec<_> = std::iter::from_fn(|| p.allocate(None)).collect();
+        assert_eq!(got, (2..=6).map(host).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_queue_stays_bounded_under_request_release_churn() {
+        let mut p = pool("10.200.0.0/29");
+        assert_eq!(p.allocate(None), Some(host(2)));
+        p.release(host(2));
+        for _ in 0..1000 {
+            assert_eq!(p.allocate(Some(host(2))), Some(host(2)));
+            p.release(host(2));
+        }
+        assert_eq!(p.released.len(), 1);
+        assert_eq!(p.queued.len(), 1);
+    }
+
+    #[test]
+    fn leases_a_whole_slash_12() {
+        // A million leases: with a per-lease scan this would not finish in a test's time.
+        let mut p = pool("100.64.0.0/12");
+        let capacity = p.capacity();
+        assert_eq!(capacity, (1 << 20) - 3);
+        let mut last = 0;
+        for _ in 0..capacity {
+            let a = u32::from(p.allocate(None).unwrap());
+            assert!(a > last, "ascending");
+            last = a;
+        }
+        assert_eq!(Ipv4Addr::from(last), Ipv4Addr::new(100, 79, 255, 254));
+        assert_eq!(p.allocate(None), None);
+        for h in [Ipv4Addr::new(100, 70, 1, 2), Ipv4Addr::new(100, 64, 0, 9)] {
+            p.release(h);
+        }
+        assert_eq!(p.allocate(None), Some(Ipv4Addr::new(100, 70, 1, 2)));
+        assert_eq!(p.allocate(None), Some(Ipv4Addr::new(100, 64, 0, 9)));
+        assert_eq!(p.allocate(None), None);
+    }
+
+    #[test]
+    fn tiny_prefixes_lease_nothing() {
+        for net in ["10.200.0.0/31", "10.200.0.0/32", "10.200.0.0/30"] {
+            let mut p = pool(net);
+            let expected = usize::from(net.ends_with("/30"));
+            assert_eq!(p.capacity(), expected, "{net}");
+            assert_eq!(std::iter::from_fn(|| p.allocate(None)).count(), expected);
+        }
     }
 }

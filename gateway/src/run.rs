@@ -88,6 +88,16 @@ fn peer_configs(config: &Config) -> Vec<Arc<PeerConfig>> {
         .collect()
 }
 
+/// The most IKE SAs the engine keeps: enough for a client on every pool address, each briefly
+/// doubled while its IKE SA is rekeyed (RFC 7296 §2.18), plus the half-open ones; never below the
+/// engine's default.
+fn ike_sa_limit(config: &EndpointConfig, pool_capacity: usize) -> usize {
+    pool_capacity
+        .saturating_mul(2)
+        .saturating_add(config.max_half_open)
+        .max(config.max_ike_sas)
+}
+
 /// Creates the inner TUN device: up, with our inner address and the pool routed into it.
 fn create_tun(config: &Config) -> Result<Tun, String> {
     let tun = Tun::create(
@@ -120,7 +130,9 @@ async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
     endpoint_config.ike_proposals = config.ike_proposals.clone();
     endpoint_config.cookie_threshold =
         usize::try_from(config.cookie_threshold).unwrap_or(usize::MAX);
-    let endpoint = Endpoint::new(endpoint_config, Box::new(AddressPool::new(config.pool)));
+    let pool = AddressPool::new(config.pool);
+    endpoint_config.max_ike_sas = ike_sa_limit(&endpoint_config, pool.capacity());
+    let endpoint = Endpoint::new(endpoint_config, Box::new(pool));
 
     let mut tun = create_tun(&config)?;
     let sockets = Arc::new(IkeSockets::bind(config.bind_addresses()).map_err(|e| e.to_string())?);
@@ -211,4 +223,21 @@ async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
     }
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ike_sa_limit_covers_every_pool_address() {
+        let config = EndpointConfig::new([0; 32], Vec::new());
+        let default = config.max_ike_sas;
+        let small = AddressPool::new("10.200.0.0/24".parse().unwrap());
+        assert_eq!(ike_sa_limit(&config, small.capacity()), default);
+        let large = AddressPool::new("100.64.0.0/15".parse().unwrap());
+        let limit = ike_sa_limit(&config, large.capacity());
+        assert_eq!(limit, 2 * ((1 << 17) - 3) + config.max_half_open);
+        assert!(limit > default);
+    }
 }
