@@ -3,6 +3,8 @@
 //! even when the test panics), a gateway configured for that lab's addresses, and clients
 //! started on demand. Every wait is bounded.
 
+pub mod rogue_client;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
