@@ -2,38 +2,9 @@
 //! well-formed report. Figures are never asserted (the machine is shared and noisy); only that
 //! every section is there and the chart is an SVG.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-
-/// Builds eseg-gateway and eseg-client next to eseg-bench (same profile), as the bench looks for
-/// them there.
-fn build_eseg_programs() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let bench = Path::new(env!("CARGO_BIN_EXE_eseg-bench"));
-    let profile_dir = bench.parent().expect("profile directory");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "eseg-gateway",
-            "-p",
-            "eseg-client",
-        ])
-        .arg("--manifest-path")
-        .arg(&manifest);
-    if let Some(target_dir) = profile_dir.parent() {
-        build.env("CARGO_TARGET_DIR", target_dir);
-    }
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("run cargo build");
-    assert!(status.success(), "building eseg-gateway/eseg-client failed");
-}
 
 #[test]
 fn quick_run_writes_a_complete_report_and_chart() {
@@ -41,7 +12,10 @@ fn quick_run_writes_a_complete_report_and_chart() {
         eprintln!("skipped: eseg-bench needs root");
         return;
     }
-    build_eseg_programs();
+    // eseg-bench looks for eseg-gateway and eseg-client next to itself (same profile).
+    if let Err(e) = lab::build_workspace_binaries(&["eseg-gateway", "eseg-client"]) {
+        panic!("building eseg-gateway/eseg-client failed: {e}");
+    }
     let out = std::env::temp_dir().join(format!("eseg-bench-quick-{}", std::process::id()));
     let run = Command::new(env!("CARGO_BIN_EXE_eseg-bench"))
         .arg("--quick")

@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -42,48 +42,14 @@ pub fn binaries() -> Result<&'static Binaries> {
 }
 
 fn build_binaries() -> std::result::Result<Binaries, String> {
-    if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
-        let dir = PathBuf::from(dir);
-        return Ok(Binaries {
-            gateway: dir.join("eseg-gateway"),
-            client: dir.join("eseg-client"),
-        });
-    }
-    let exe = std::env::current_exe().map_err(|e| format!("locate the test program: {e}"))?;
-    // target/<profile>/deps/<test> -> target/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("{} is not in a target directory", exe.display()))?;
-    let target_dir = profile_dir
-        .parent()
-        .ok_or_else(|| format!("{} has no parent", profile_dir.display()))?;
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "eseg-gateway",
-            "-p",
-            "eseg-client",
-        ])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", target_dir);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    let status = build
-        .status()
-        .map_err(|e| format!("run cargo build: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build of eseg-gateway/eseg-client: {status}"));
-    }
+    let dir = match std::env::var_os(BIN_DIR_ENV) {
+        Some(dir) => PathBuf::from(dir),
+        None => lab::build_workspace_binaries(&["eseg-gateway", "eseg-client"])
+            .map_err(|e| e.to_string())?,
+    };
     Ok(Binaries {
-        gateway: profile_dir.join("eseg-gateway"),
-        client: profile_dir.join("eseg-client"),
+        gateway: dir.join("eseg-gateway"),
+        client: dir.join("eseg-client"),
     })
 }
 

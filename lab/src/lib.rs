@@ -54,7 +54,7 @@ mod topology;
 mod workdir;
 
 pub use addressing::{LabAddresses, LabAddresses6, BLOCK_COUNT, MAX_CLIENTS};
-pub use binaries::cargo_bin;
+pub use binaries::{build_workspace_binaries, cargo_bin};
 pub use capture::{parse_pcap, Capture, CapturedPacket};
 pub use craft::{ipv4_udp_packet, MAX_SPOOFED_PAYLOAD};
 pub use error::{Error, Result};

@@ -7,7 +7,6 @@ pub mod rogue_client;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -30,39 +29,8 @@ pub struct Binaries {
 pub fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap_or_default();
-        // target/<profile>/deps/<test> or target/<profile>/<program> -> target/<profile>
-        let mut profile_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-        if profile_dir.ends_with("deps") {
-            profile_dir.pop();
-        }
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let target_dir = profile_dir
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "eseg-gateway",
-                "-p",
-                "eseg-client",
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .env("CARGO_TARGET_DIR", &target_dir);
-        if release {
-            build.arg("--release");
-        }
-        let status = build.status();
-        assert!(
-            status.as_ref().is_ok_and(|s| s.success()),
-            "building eseg-gateway and eseg-client failed: {status:?}"
-        );
+        let profile_dir = lab::build_workspace_binaries(&["eseg-gateway", "eseg-client"])
+            .unwrap_or_else(|e| panic!("building eseg-gateway and eseg-client failed: {e}"));
         Binaries {
             gateway: profile_dir.join("eseg-gateway"),
             client: profile_dir.join("eseg-client"),
