@@ -23,9 +23,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # Debian starts no daemons here, but make sure the packaged ones are not running in the root
-# namespace: the lab starts its own instances inside namespaces.
-pkill -x tinyproxy 2>/dev/null || true
-pkill -x charon 2>/dev/null || true
+# namespace: the lab starts its own instances inside namespaces. Only root-namespace instances are
+# stopped: a plain `pkill -x charon` also killed the charons of tests and of a running eseg-bench.
+root_netns=$(readlink /proc/self/ns/net)
+for pid in $(pgrep -x 'tinyproxy|charon' || true); do
+  if [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$root_netns" ]; then
+    kill "$pid" 2>/dev/null || true
+  fi
+done
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found; install a Rust toolchain (rustup) first" >&2
