@@ -31,6 +31,7 @@ pub mod natt;
 mod refusals;
 pub mod sa_book;
 pub mod status;
+pub mod tcp_admission;
 pub mod tcp_conn;
 pub mod tcp_stream;
 pub mod tcp_transport;

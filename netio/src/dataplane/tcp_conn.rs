@@ -7,12 +7,17 @@
 //! and is never dropped while the connection lives. An IKE message that does not fit even there
 //! means the peer stopped reading: the connection is closed and the IKE SA continues on the next
 //! one the client opens.
+//!
+//! An outbox also records whether its connection has *proved itself* (see
+//! [`Outbox::is_proven`]): the reader closes connections that have not done so within the
+//! handshake timeout.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ikev2::path::TcpConnectionId;
+use ikev2::wire::{ExchangeType, Flags, IkeHeader, PayloadType};
 use tokio::sync::Notify;
 use tpkt::SendQueue;
 
@@ -23,6 +28,8 @@ pub struct TcpCounters {
     pub opened: AtomicU64,
     /// Connections refused because `max_connections` were open.
     pub refused_over_limit: AtomicU64,
+    /// Connections refused because `max_connections_per_source` were open from their source.
+    pub refused_per_source: AtomicU64,
     /// Connections closed because their first octets were not TPKT' (TLS, HTTP, RFC 9329,
     /// anything else).
     pub closed_not_tpkt: AtomicU64,
@@ -34,6 +41,9 @@ pub struct TcpCounters {
     pub closed_truncated: AtomicU64,
     /// Connections closed because an IKE message found even the IKE reserve full.
     pub closed_stalled: AtomicU64,
+    /// Connections closed because they had not proved themselves within the handshake timeout
+    /// (no IKE_SA_INIT completed, no encrypted IKE, no authentic ESP).
+    pub closed_no_handshake: AtomicU64,
     /// Frames dropped for a frame-level error (bad keepalive, too short for ESP or IKE).
     pub malformed_frames: AtomicU64,
     /// IKE frames received.
@@ -52,6 +62,12 @@ impl TcpCounters {
     /// Adds one to a counter.
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections refused at accept, for either limit.
+    pub fn refused(&self) -> u64 {
+        self.refused_over_limit.load(Ordering::Relaxed)
+            + self.refused_per_source.load(Ordering::Relaxed)
     }
 }
 
@@ -76,6 +92,25 @@ pub struct Outbox {
     wake: Notify,
     closing: Notify,
     closed: AtomicBool,
+    proven: AtomicBool,
+}
+
+/// Whether an IKE message we send shows that its connection carries a real IKE SA: a successful
+/// IKE_SA_INIT response (its first payload is SA, not an error or COOKIE notify;
+/// <https://www.rfc-editor.org/rfc/rfc7296#section-1.2>), or any message protected by an IKE SA's
+/// keys (first payload SK or SKF; <https://www.rfc-editor.org/rfc/rfc7296#section-3.14>).
+pub fn proves_handshake(ike: &[u8]) -> bool {
+    let Ok(header) = IkeHeader::parse(ike) else {
+        return false;
+    };
+    match header.next_payload {
+        PayloadType::Sa => {
+            header.exchange_type == ExchangeType::IkeSaInit
+                && header.flags.contains(Flags::RESPONSE)
+        }
+        PayloadType::Sk | PayloadType::Skf => true,
+        _ => false,
+    }
 }
 
 impl Outbox {
@@ -86,7 +121,20 @@ impl Outbox {
             wake: Notify::new(),
             closing: Notify::new(),
             closed: AtomicBool::new(false),
+            proven: AtomicBool::new(false),
         })
+    }
+
+    /// Records that the connection carries a real IKE SA or authentic ESP.
+    pub fn mark_proven(&self) {
+        self.proven.store(true, Ordering::Release);
+    }
+
+    /// Whether the connection has proved itself: we sent on it an IKE message that
+    /// [`proves_handshake`], or an ESP packet that arrived on it opened under one of our SAs, or
+    /// we opened it ourselves.
+    pub fn is_proven(&self) -> bool {
+        self.proven.load(Ordering::Acquire)
     }
 
     /// Moves up to `max` queued octets (whole frames or not: the stream is continuous) into
@@ -196,7 +244,12 @@ impl TcpConnections {
     pub fn send_ike(&self, id: TcpConnectionId, ike: &[u8]) -> Result<(), TcpSendError> {
         let outbox = self.outbox(id)?;
         match outbox.push(|q| q.push_ike(ike)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if proves_handshake(ike) {
+                    outbox.mark_proven();
+                }
+                Ok(())
+            }
             Err(tpkt::EncodeError::QueueFull { .. }) => {
                 TcpCounters::bump(&self.counters.closed_stalled);
                 outbox.close();
@@ -242,6 +295,49 @@ mod tests {
         let mut p = vec![0x5a; len];
         p[..4].copy_from_slice(&0x0100_0001u32.to_be_bytes());
         p
+    }
+
+    /// An IKE header (28 octets) with the given first payload, exchange type and flags.
+    fn ike_header(next_payload: u8, exchange: u8, flags: u8) -> Vec<u8> {
+        let mut header = vec![0x11; 16];
+        header.extend_from_slice(&[next_payload, 0x20, exchange, flags, 0, 0, 0, 1, 0, 0, 0, 28]);
+        header
+    }
+
+    #[test]
+    fn which_ike_messages_prove_a_connection() {
+        let (sa, notify, sk, skf) = (33, 41, 46, 53);
+        let (ike_sa_init, informational) = (34, 37);
+        let (request, response) = (0x08, 0x20);
+        assert!(proves_handshake(&ike_header(sa, ike_sa_init, response)));
+        assert!(
+            !proves_handshake(&ike_header(notify, ike_sa_init, response)),
+            "COOKIE or error"
+        );
+        assert!(!proves_handshake(&ike_header(sa, ike_sa_init, request)));
+        assert!(proves_handshake(&ike_header(sk, informational, response)));
+        assert!(proves_handshake(&ike_header(skf, 35, request)));
+        assert!(
+            !proves_handshake(&ike_header(notify, informational, response)),
+            "unprotected"
+        );
+        assert!(
+            !proves_handshake(&ike_header(sa, ike_sa_init, response)[..27]),
+            "truncated"
+        );
+        assert!(!proves_handshake(&[]));
+    }
+
+    #[test]
+    fn sending_a_proving_message_marks_the_outbox() {
+        let connections = TcpConnections::default();
+        let id = connections.fresh_id();
+        let outbox = Arc::new(Outbox::new(4096, 512).unwrap());
+        connections.register(id, Arc::clone(&outbox));
+        connections.send_ike(id, &ike_header(41, 34, 0x20)).unwrap();
+        assert!(!outbox.is_proven());
+        connections.send_ike(id, &ike_header(33, 34, 0x20)).unwrap();
+        assert!(outbox.is_proven());
     }
 
     #[test]

@@ -9,10 +9,12 @@
 //! when its first octets are anything but TPKT', on a stream error (bad version or reserved
 //! octet, length out of range), when no complete frame arrives within the first-frame timeout
 //! (then the idle timeout) — slow senders included, since only a complete frame restarts the
-//! clock — or when the peer stops reading our IKE.
+//! clock —, when a connection the peer opened has not proved itself within the handshake timeout
+//! (no IKE_SA_INIT completed, no encrypted IKE, no authentic ESP: keepalives and garbage IKE do
+//! not keep a connection), or when the peer stops reading our IKE.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use esp::{Opened, PacketBuf};
@@ -23,6 +25,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tpkt::{classify, Classification, Decoder, Frame, FrameReader, CLASSIFY_PREFIX_LEN};
 
+use super::tcp_admission::{Admission, Ticket};
 use super::tcp_conn::{Outbox, TcpCounters};
 use super::tcp_transport::{TcpConfig, TcpEvent};
 use super::{Clock, Shared};
@@ -45,6 +48,9 @@ pub enum CloseCause {
     BadFraming(tpkt::DecodeError),
     /// No complete frame within the first-frame or idle timeout.
     Idle,
+    /// The peer opened the connection but did not complete IKE_SA_INIT (nor send encrypted IKE
+    /// or authentic ESP) within the handshake timeout.
+    NoHandshake,
     /// The peer stopped reading (an IKE message found the queue full) or the write failed.
     Stalled,
     /// The socket failed (reset, timeout).
@@ -61,6 +67,7 @@ impl std::fmt::Display for CloseCause {
             Self::NotTpkt(c) => write!(f, "not TPKT' ({c:?})"),
             Self::BadFraming(e) => write!(f, "bad framing: {e}"),
             Self::Idle => f.write_str("no complete frame in time"),
+            Self::NoHandshake => f.write_str("no IKE_SA_INIT completed in time"),
             Self::Stalled => f.write_str("peer stopped reading"),
             Self::Error(kind) => write!(f, "socket error: {kind}"),
             Self::Replaced => f.write_str("replaced"),
@@ -76,8 +83,8 @@ pub(crate) struct StreamContext {
     pub(crate) clock: Clock,
     pub(crate) events: tokio::sync::mpsc::Sender<TcpEvent>,
     pub(crate) config: TcpConfig,
-    /// Connections being served now (registered or not).
-    pub(crate) live: AtomicU64,
+    /// The connection limits and the connections being served now (registered or not).
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// Who opened a connection.
@@ -89,13 +96,14 @@ pub(crate) enum Opener {
     Us,
 }
 
-/// Serves one connection until it ends, then reports why. The caller has counted it in
-/// [`StreamContext::live`].
+/// Serves one connection until it ends, then reports why. Its slot (`ticket`) is freed when
+/// it ends.
 pub(crate) async fn serve(
     ctx: Arc<StreamContext>,
     stream: TcpStream,
     id: TcpConnectionId,
     opener: Opener,
+    ticket: Ticket,
 ) {
     TcpCounters::bump(&ctx.shared.tcp.counters.opened);
     let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
@@ -115,12 +123,15 @@ pub(crate) async fn serve(
     };
     if opener == Opener::Us {
         connection.ensure_writer();
+        if let Some(outbox) = &connection.outbox {
+            outbox.mark_proven();
+        }
     }
     let cause = connection.read_loop(read_half).await;
     connection.finish().await;
     count_close(&ctx.shared.tcp.counters, &cause);
     tracing::debug!(connection = id.0, remote = %path.remote, %cause, "TCP connection closed");
-    ctx.live.fetch_sub(1, Ordering::Relaxed);
+    drop(ticket);
     if ctx.config.report_closed {
         let _ = ctx
             .events
@@ -138,6 +149,7 @@ fn count_close(counters: &TcpCounters, cause: &CloseCause) {
         CloseCause::BadFraming(_) => &counters.closed_bad_framing,
         CloseCause::Idle => &counters.closed_idle,
         CloseCause::Truncated => &counters.closed_truncated,
+        CloseCause::NoHandshake => &counters.closed_no_handshake,
         _ => return,
     };
     TcpCounters::bump(counter);
@@ -157,7 +169,9 @@ impl Connection<'_> {
     async fn read_loop(&mut self, mut read_half: OwnedReadHalf) -> CloseCause {
         let config = &self.ctx.config;
         let clock = self.ctx.clock;
-        let mut deadline = Instant::from_std(clock() + config.first_frame_timeout);
+        let accepted = clock();
+        let mut deadline = Instant::from_std(accepted + config.first_frame_timeout);
+        let handshake_deadline = Instant::from_std(accepted + config.handshake_timeout);
         let mut prefix = [0u8; CLASSIFY_PREFIX_LEN];
         let mut have = 0;
         loop {
@@ -209,8 +223,17 @@ impl Connection<'_> {
                     None => Some(read_half.read(reader.spare_mut()).await),
                 }
             };
-            match tokio::time::timeout_at(deadline, read).await {
-                Err(_) => return CloseCause::Idle,
+            let (wake, expiry) = if !self.is_proven() && handshake_deadline < deadline {
+                (handshake_deadline, CloseCause::NoHandshake)
+            } else {
+                (deadline, CloseCause::Idle)
+            };
+            match tokio::time::timeout_at(wake, read).await {
+                Err(_) => match expiry {
+                    // It proved itself while we waited: only the idle timeout applies now.
+                    CloseCause::NoHandshake if self.is_proven() => continue,
+                    cause => return cause,
+                },
                 Ok(None) => {
                     let current = closed
                         .as_ref()
@@ -231,6 +254,11 @@ impl Connection<'_> {
                 Ok(Some(Err(e))) => return CloseCause::Error(e.kind()),
             }
         }
+    }
+
+    /// Whether the connection has proved itself ([`Outbox::is_proven`]).
+    fn is_proven(&self) -> bool {
+        self.outbox.as_ref().is_some_and(|o| o.is_proven())
     }
 
     /// Registers the connection for sending and starts its writer, once it has sent a valid
@@ -274,8 +302,10 @@ impl Connection<'_> {
             }
             Frame::Esp(packet) => {
                 TcpCounters::bump(&counters.esp_frames);
-                if esp_buf.fill(0, packet).is_ok() {
-                    open_step(self.ctx, sas, esp_buf);
+                if esp_buf.fill(0, packet).is_ok() && open_step(self.ctx, sas, esp_buf) {
+                    if let Some(outbox) = &self.outbox {
+                        outbox.mark_proven();
+                    }
                 }
             }
         }
@@ -294,7 +324,8 @@ impl Connection<'_> {
 }
 
 /// Opens one ESP packet that came over TCP and writes it to TUN: the same checks as on UDP 4500.
-fn open_step(ctx: &StreamContext, sas: &mut esp::SaReader, buf: &mut PacketBuf) {
+/// Returns whether the packet was authentic and in policy (opened under one of our SAs).
+fn open_step(ctx: &StreamContext, sas: &mut esp::SaReader, buf: &mut PacketBuf) -> bool {
     let counters = &ctx.shared.counters;
     match sas.table().open((ctx.clock)(), buf) {
         Ok((Opened::Packet(_), _)) => {
@@ -302,18 +333,18 @@ fn open_step(ctx: &StreamContext, sas: &mut esp::SaReader, buf: &mut PacketBuf) 
                 counters
                     .forbidden_destination
                     .fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            if ctx.tun.write(buf.data()).is_err() {
+            } else if ctx.tun.write(buf.data()).is_err() {
                 counters.tun_write_errors.fetch_add(1, Ordering::Relaxed);
             }
+            true
         }
-        Ok((Opened::Dummy, _)) => {}
+        Ok((Opened::Dummy, _)) => true,
         Err(esp::Error::UnknownSpi(_)) => {
             counters.unknown_spi.fetch_add(1, Ordering::Relaxed);
+            false
         }
         // ICV, replay, padding and policy failures are counted per SA by `esp`.
-        Err(_) => {}
+        Err(_) => false,
     }
 }
 

@@ -20,12 +20,12 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ikev2::path::{Path, TcpConnectionId};
 
+use super::tcp_admission::{Admission, Refusal, RefusalLog};
 use super::tcp_conn::TcpCounters;
 use super::tcp_stream::{serve, CloseCause, Opener, StreamContext};
 use super::{Clock, Shared};
@@ -40,8 +40,16 @@ pub struct TcpConfig {
     pub first_frame_timeout: Duration,
     /// Longest time between two complete frames. Keep it above the IKE liveness interval.
     pub idle_timeout: Duration,
+    /// Time from accept until the connection must have proved itself: carried a successful
+    /// IKE_SA_INIT exchange, an encrypted IKE message or an authentic ESP packet (see
+    /// [`super::tcp_conn::Outbox::is_proven`]). A peer that only sends keepalives or garbage IKE
+    /// is closed when it passes. Does not apply to connections we opened.
+    pub handshake_timeout: Duration,
     /// Connections served at once; more are closed at accept and counted.
     pub max_connections: u64,
+    /// Connections served at once from one source (an IPv4 address or an IPv6 /64); more are
+    /// closed at accept and counted.
+    pub max_connections_per_source: u64,
     /// Bytes of each connection's send queue.
     pub send_queue_bytes: usize,
     /// Of those, the bytes only IKE may use.
@@ -60,7 +68,9 @@ impl Default for TcpConfig {
         Self {
             first_frame_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            handshake_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            max_connections_per_source: 256,
             send_queue_bytes: 256 * 1024,
             ike_reserve_bytes: 32 * 1024,
             max_frame_len: tpkt::DEFAULT_MAX_FRAME_LEN,
@@ -118,8 +128,11 @@ impl TcpTransport {
                 tun,
                 clock,
                 events,
+                admission: Admission::new(
+                    config.max_connections,
+                    config.max_connections_per_source,
+                ),
                 config,
-                live: AtomicU64::new(0),
             }),
         })
     }
@@ -155,14 +168,14 @@ impl TcpTransport {
             let _entered = handle.enter();
             tokio::net::TcpStream::from_std(stream)?
         };
-        self.ctx.live.fetch_add(1, Ordering::Relaxed);
-        handle.spawn(serve(Arc::clone(&self.ctx), stream, id, Opener::Us));
+        let ticket = self.ctx.admission.admit_own();
+        handle.spawn(serve(Arc::clone(&self.ctx), stream, id, Opener::Us, ticket));
         Ok(())
     }
 
     /// Connections being served right now (including ones not yet classified).
     pub fn live_connections(&self) -> u64 {
-        self.ctx.live.load(Ordering::Relaxed)
+        self.ctx.admission.live()
     }
 
     /// The transport's counters.
@@ -179,11 +192,16 @@ impl Drop for TcpTransport {
     }
 }
 
-/// Accepts connections until the transport stops.
+/// How often refused connections are logged at most (per listener).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Accepts connections until the transport stops. Connections over a limit are closed at once
+/// (before any octet is read), counted and logged at most once per [`REFUSAL_LOG_INTERVAL`].
 async fn accept_loop(ctx: Arc<StreamContext>, listener: tokio::net::TcpListener) {
+    let mut refusals = RefusalLog::new(REFUSAL_LOG_INTERVAL);
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors and the like: back off briefly instead of spinning.
                 tracing::warn!(error = %e, "TCP accept failed");
@@ -191,17 +209,26 @@ async fn accept_loop(ctx: Arc<StreamContext>, listener: tokio::net::TcpListener)
                 continue;
             }
         };
-        if ctx.live.load(Ordering::Relaxed) >= ctx.config.max_connections {
-            TcpCounters::bump(&ctx.shared.tcp.counters.refused_over_limit);
-            drop(stream);
-            continue;
-        }
+        let ticket = match ctx.admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                let counters = &ctx.shared.tcp.counters;
+                let counter = match refusal {
+                    Refusal::Total => &counters.refused_over_limit,
+                    Refusal::PerSource(_) => &counters.refused_per_source,
+                };
+                TcpCounters::bump(counter);
+                drop(stream);
+                let refused_total = counters.refused();
+                refusals.note((ctx.clock)(), refusal, peer.ip(), refused_total);
+                continue;
+            }
+        };
         if let Err(e) = ctx.config.stream.apply(&stream) {
             tracing::debug!(error = %e, "cannot set TCP options");
         }
         let id = ctx.shared.tcp.fresh_id();
-        ctx.live.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(serve(Arc::clone(&ctx), stream, id, Opener::Peer));
+        tokio::spawn(serve(Arc::clone(&ctx), stream, id, Opener::Peer, ticket));
     }
 }
 
@@ -212,7 +239,7 @@ mod tests {
 
     use std::io::{Read as _, Write as _};
     use std::net::TcpStream;
-    use std::sync::atomic::Ordering;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     use lab::{Host, Lab};
     use tokio::sync::mpsc;
@@ -268,10 +295,21 @@ mod tests {
         }
 
         fn connect(&self) -> TcpStream {
+            self.connect_from("127.0.0.1".parse().unwrap())
+        }
+
+        /// A connection from `source` (any loopback address is ours).
+        fn connect_from(&self, source: std::net::IpAddr) -> TcpStream {
             let addr = self.addr;
             let stream = self
                 .lab
-                .run_in(Host::Gateway, move || TcpStream::connect(addr))
+                .run_in(Host::Gateway, move || {
+                    let socket =
+                        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+                    socket.bind(&SocketAddr::new(source, 0).into())?;
+                    socket.connect(&addr.into())?;
+                    std::io::Result::Ok(TcpStream::from(socket))
+                })
                 .unwrap()
                 .unwrap();
             stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -405,6 +443,104 @@ mod tests {
         // The first three are still served.
         open[0].write_all(&ike_frame(0x44, 28)).unwrap();
         assert!(h.wait_for(|c| &c.ike_frames, 1));
+    }
+
+    #[test]
+    fn connections_over_the_per_source_limit_are_refused_and_others_still_served() {
+        let config = TcpConfig {
+            max_connections: 10,
+            max_connections_per_source: 2,
+            ..TcpConfig::default()
+        };
+        let h = Harness::new(config);
+        let flooder: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let _open: Vec<TcpStream> = (0..2).map(|_| h.connect_from(flooder)).collect();
+        let deadline = now() + WAIT;
+        while h.transport.live_connections() < 2 && now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for _ in 0..3 {
+            let mut refused = h.connect_from(flooder);
+            assert!(closed(&mut refused), "over the per-source limit: closed");
+        }
+        assert_eq!(h.counter(|c| &c.refused_per_source), 3);
+        assert_eq!(h.counter(|c| &c.refused_over_limit), 0);
+        // Another source is served while the first is at its limit.
+        let mut other = h.connect_from("127.0.0.2".parse().unwrap());
+        other.write_all(&ike_frame(0x77, 28)).unwrap();
+        assert!(h.wait_for(|c| &c.ike_frames, 1));
+        assert_eq!(h.transport.live_connections(), 3);
+    }
+
+    /// A bare IKE header (28 octets) as the engine would send it.
+    fn ike_header(next_payload: u8, exchange: u8, flags: u8) -> Vec<u8> {
+        let mut header = vec![0x11; 16];
+        header.extend_from_slice(&[next_payload, 0x20, exchange, flags, 0, 0, 0, 0, 0, 0, 0, 28]);
+        header
+    }
+
+    #[test]
+    fn connections_that_do_not_complete_ike_sa_init_are_closed_after_the_handshake_timeout() {
+        let config = TcpConfig {
+            handshake_timeout: Duration::from_millis(800),
+            ..TcpConfig::default()
+        };
+        let mut h = Harness::new(config);
+        let start = now();
+        // Three connections send an IKE_SA_INIT request and then only keepalives; we answer
+        // the first with a real IKE_SA_INIT response (first payload SA), the second with a
+        // notify-only one (a COOKIE or an error), the third not at all.
+        let mut peers: Vec<TcpStream> = (0..3).map(|_| h.connect()).collect();
+        let mut ids = Vec::new();
+        for peer in &mut peers {
+            peer.write_all(&ike_frame(0x21, 28)).unwrap();
+            let TcpEvent::Ike { path, .. } = h.next_event() else {
+                panic!("expected IKE");
+            };
+            let ikev2::path::Transport::Tcp(id) = path.transport else {
+                panic!("a TCP path");
+            };
+            ids.push(id);
+        }
+        h.shared
+            .tcp
+            .send_ike(ids[0], &ike_header(33, 34, 0x20))
+            .unwrap();
+        h.shared
+            .tcp
+            .send_ike(ids[1], &ike_header(41, 34, 0x20))
+            .unwrap();
+        let keepalives = std::thread::scope(|scope| {
+            let writers: Vec<_> = peers
+                .iter()
+                .map(|peer| {
+                    let mut peer = peer.try_clone().unwrap();
+                    scope.spawn(move || {
+                        let mut sent = 0;
+                        while now() < start + Duration::from_millis(2000)
+                            && peer.write_all(&tpkt::KEEPALIVE_FRAME).is_ok()
+                        {
+                            sent += 1;
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        sent
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        assert!(keepalives[0] >= 15, "the proven connection took keepalives");
+        assert!(h.wait_for(|c| &c.closed_no_handshake, 2));
+        assert_eq!(h.counter(|c| &c.closed_no_handshake), 2);
+        assert!(h.shared.tcp.contains(ids[0]), "the proven connection stays");
+        assert!(!h.shared.tcp.contains(ids[1]) && !h.shared.tcp.contains(ids[2]));
+        for peer in &mut peers[1..] {
+            let mut rest = Vec::new();
+            assert!(peer.read_to_end(&mut rest).is_ok(), "closed by the gateway");
+        }
     }
 
     #[test]
