@@ -76,6 +76,8 @@ pub struct RawIke {
 pub struct RawTcp {
     pub ports: Option<Vec<Spanned<u16>>>,
     pub first_frame_timeout_secs: Option<Spanned<u64>>,
+    pub handshake_timeout_secs: Option<Spanned<u64>>,
     pub idle_timeout_secs: Option<Spanned<u64>>,
     pub max_connections: Option<Spanned<u64>>,
+    pub max_connections_per_source: Option<Spanned<u64>>,
 }

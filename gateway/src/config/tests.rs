@@ -1,0 +1,139 @@
+//! Tests of loading and validating the configuration.
+
+use super::error::Location;
+use super::*;
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    Config::from_toml(text).expect_err("config should be rejected")
+}
+
+#[test]
+fn builtin_defaults_match_the_example_file() {
+    let builtin = Config::builtin();
+    let example = Config::from_toml(EXAMPLE).unwrap();
+    assert_eq!(format!("{builtin:?}"), format!("{example:?}"));
+    assert_eq!(builtin.pool.to_string(), defaults::POOL);
+    assert_eq!(builtin.inner_address(), Ipv4Addr::new(198, 18, 1, 1));
+    assert_eq!(builtin.ike_proposals.len(), 2);
+    assert!(builtin.uses_builtin_psk());
+    assert!(
+        !format!("{builtin:?}").contains(defaults::PEER_PSK),
+        "PSK leaked into Debug"
+    );
+}
+
+#[test]
+fn reports_every_semantic_error_with_key_and_line() {
+    let text = "\
+[clients]
+pool = \"198.18.1.7/24\"
+dns = [\"198.18.0.132\", \"not-an-ip\"]
+protected_subnets = [\"198.18.0.0/16\"]
+
+[[peers]]
+id = \"*\"
+psk = \"short\"
+
+[ike]
+proposals = [\"aes256gcm16-prfsha256-modp1024\"]
+liveness_interval_secs = 0
+";
+    let errs = errors(text);
+    let found: Vec<(Option<&str>, Option<usize>)> = errs
+        .iter()
+        .map(|e| (e.key.as_deref(), e.location.map(|l| l.line)))
+        .collect();
+    assert!(
+        found.contains(&(Some("clients.pool"), Some(2))),
+        "{errs:#?}"
+    );
+    assert!(
+        found.contains(&(Some("clients.dns[1]"), Some(3))),
+        "{errs:#?}"
+    );
+    assert!(
+        found.contains(&(Some("peers[0].psk"), Some(8))),
+        "{errs:#?}"
+    );
+    assert!(
+        found.contains(&(Some("ike.proposals[0]"), Some(11))),
+        "{errs:#?}"
+    );
+    assert!(
+        found.contains(&(Some("ike.liveness_interval_secs"), Some(12))),
+        "{errs:#?}"
+    );
+    let text = errs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("modp1024"), "{text}");
+    assert!(!text.contains("short\""), "the PSK is never echoed: {text}");
+}
+
+#[test]
+fn overlap_between_pool_and_protected_subnets_is_rejected() {
+    let errs = errors("[clients]\nprotected_subnets = [\"198.18.0.0/16\"]\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].key.as_deref(), Some("clients.protected_subnets[0]"));
+    assert!(errs[0].message.contains("overlaps"));
+}
+
+#[test]
+fn syntax_type_and_unknown_key_errors_carry_a_location() {
+    for (text, line, needle) in [
+        ("[gateway]\nike_port = \"five hundred\"\n", 2, "ike_port"),
+        ("[gateway]\nik_port = 500\n", 2, "ik_port"),
+        ("[tun]\nname = \"eseg0\"\nmtu = \n", 3, ""),
+        ("[[peers]]\nid = \"*\"\n", 1, "psk"),
+    ] {
+        let errs = errors(text);
+        assert_eq!(errs.len(), 1, "{text}: {errs:#?}");
+        let loc = errs[0].location.expect("location");
+        assert_eq!(loc.line, line, "{text}: {errs:#?}");
+        assert!(errs[0].to_string().contains(needle), "{text}: {}", errs[0]);
+    }
+}
+
+#[test]
+fn duplicate_peers_and_bad_names_are_rejected() {
+    let text = "\
+[tun]
+name = \"this-name-is-far-too-long\"
+
+[[peers]]
+id = \"*.ims.example\"
+psk = \"0123456789abcdef0123\"
+
+[[peers]]
+id = \"*.ims.example\"
+psk = \"0123456789abcdef0123\"
+";
+    let keys: Vec<_> = errors(text).into_iter().filter_map(|e| e.key).collect();
+    assert_eq!(keys, vec!["tun.name", "peers[1].id"]);
+}
+
+#[test]
+fn peers_are_ordered_most_specific_first() {
+    let text = "\
+[[peers]]
+id = \"*\"
+psk = \"0123456789abcdef0123\"
+
+[[peers]]
+id = \"ue1.ims.example\"
+psk = \"0123456789abcdef0123\"
+";
+    let config = Config::from_toml(text).unwrap();
+    assert_eq!(config.peers[0].id, "ue1.ims.example".parse().unwrap());
+    assert!(!config.uses_builtin_psk());
+}
+
+#[test]
+fn location_counts_lines_and_characters() {
+    let text = "a\nbé = 1\n";
+    assert_eq!(Location::of(text, 0), Location { line: 1, column: 1 });
+    assert_eq!(Location::of(text, 2), Location { line: 2, column: 1 });
+    assert_eq!(Location::of(text, 6), Location { line: 2, column: 4 });
+}
