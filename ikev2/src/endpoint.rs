@@ -199,6 +199,19 @@ impl Endpoint {
         handle
     }
 
+    /// The engine state an IKE SA works with at `now`: RNG, configuration, address pool, shared
+    /// outputs and the SPIs in use.
+    fn ctx(&mut self, now: Instant) -> Ctx<'_> {
+        Ctx {
+            now,
+            rng: &mut self.rng,
+            config: &self.config,
+            pool: self.pool.as_mut(),
+            shared: &mut self.shared,
+            spis_in_use: &self.by_spi,
+        }
+    }
+
     /// Runs `f` on one SA with a context, then updates indexes and timers.
     fn with_sa(
         &mut self,
@@ -210,17 +223,7 @@ impl Endpoint {
             return;
         };
         let first_event = self.shared.events.len();
-        {
-            let mut ctx = Ctx {
-                now,
-                rng: &mut self.rng,
-                config: &self.config,
-                pool: self.pool.as_mut(),
-                shared: &mut self.shared,
-                spis_in_use: &self.by_spi,
-            };
-            f(&mut sa, &mut ctx);
-        }
+        f(&mut sa, &mut self.ctx(now));
         let established = self
             .shared
             .events
@@ -363,17 +366,15 @@ impl Endpoint {
         }
         let handle = self.fresh_handle();
         let spi_r = self.fresh_spi();
-        let responded = {
-            let mut ctx = Ctx {
-                now,
-                rng: &mut self.rng,
-                config: &self.config,
-                pool: self.pool.as_mut(),
-                shared: &mut self.shared,
-                spis_in_use: &self.by_spi,
-            };
-            init::respond(&mut ctx, handle, path, data, message, half_open, spi_r)
-        };
+        let responded = init::respond(
+            &mut self.ctx(now),
+            handle,
+            path,
+            data,
+            message,
+            half_open,
+            spi_r,
+        );
         match responded {
             Responded::Created(sa) => {
                 self.by_init.insert((header.spi_i, path.remote), handle);
@@ -409,18 +410,8 @@ impl Endpoint {
         }
         let handle = self.fresh_handle();
         let spi_i = self.fresh_spi();
-        let sa = {
-            let mut ctx = Ctx {
-                now,
-                rng: &mut self.rng,
-                config: &self.config,
-                pool: self.pool.as_mut(),
-                shared: &mut self.shared,
-                spis_in_use: &self.by_spi,
-            };
-            init::initiate(&mut ctx, handle, peer, path, spi_i)
-                .map_err(CommandError::InvalidConfig)?
-        };
+        let sa = init::initiate(&mut self.ctx(now), handle, peer, path, spi_i)
+            .map_err(CommandError::InvalidConfig)?;
         self.reindex(now, sa);
         Ok(handle)
     }

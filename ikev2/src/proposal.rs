@@ -592,6 +592,26 @@ mod tests {
         }
     }
 
+    /// One IKE proposal (number 1, no SPI) by IANA numbers: ENCR `encr` with `key_bits`,
+    /// PRF_HMAC_SHA2_256 (5) and DH `group`.
+    fn ike_offer(encr: u16, key_bits: u16, group: u16) -> [Offer; 1] {
+        [offer(
+            1,
+            protocol::IKE,
+            &[],
+            vec![
+                transform(transform_type::ENCR, encr, Some(key_bits)),
+                transform(transform_type::PRF, 5, None),
+                transform(transform_type::DH, group, None),
+            ],
+        )]
+    }
+
+    /// One ESP proposal (number 1) with a 4-byte SPI and `transforms`.
+    fn esp_offer(transforms: Vec<OfferedTransform>) -> [Offer; 1] {
+        [offer(1, protocol::ESP, &[1, 2, 3, 4], transforms)]
+    }
+
     #[test]
     fn ike_selection_prefers_ke_group_and_asks_for_another() {
         let ours = IkeProposal::defaults();
@@ -620,16 +640,7 @@ mod tests {
             select_ike(&only_p256, &offers, 31),
             Err(SelectError::InvalidKe(DhGroup::Ecp256))
         );
-        let unknown_group = [offer(
-            1,
-            protocol::IKE,
-            &[],
-            vec![
-                transform(transform_type::ENCR, 20, Some(128)),
-                transform(transform_type::PRF, 5, None),
-                transform(transform_type::DH, 14, None),
-            ],
-        )];
+        let unknown_group = ike_offer(20, 128, 14);
         assert_eq!(
             select_ike(&ours, &unknown_group, 14),
             Err(SelectError::NoProposalChosen)
@@ -639,16 +650,7 @@ mod tests {
     #[test]
     fn cbc_needs_integrity_and_unknown_type_rejects() {
         let ours = IkeProposal::defaults();
-        let cbc_without_integ = [offer(
-            1,
-            protocol::IKE,
-            &[],
-            vec![
-                transform(transform_type::ENCR, 12, Some(256)),
-                transform(transform_type::PRF, 5, None),
-                transform(transform_type::DH, 31, None),
-            ],
-        )];
+        let cbc_without_integ = ike_offer(12, 256, 31);
         assert_eq!(
             select_ike(&ours, &cbc_without_integ, 31),
             Err(SelectError::NoProposalChosen)
@@ -663,16 +665,7 @@ mod tests {
             select_ike(&ours, &[with_unknown_type], 31),
             Err(SelectError::NoProposalChosen)
         );
-        let bad_key = [offer(
-            1,
-            protocol::IKE,
-            &[],
-            vec![
-                transform(transform_type::ENCR, 20, Some(192)),
-                transform(transform_type::PRF, 5, None),
-                transform(transform_type::DH, 31, None),
-            ],
-        )];
+        let bad_key = ike_offer(20, 192, 31);
         assert_eq!(
             select_ike(&ours, &bad_key, 31),
             Err(SelectError::NoProposalChosen)
@@ -730,12 +723,7 @@ mod tests {
             dh: vec![DhGroup::Ecp256],
             ..EspProposal::defaults()[0].clone()
         }];
-        let offers = [offer(
-            1,
-            protocol::ESP,
-            &[1, 2, 3, 4],
-            esp_proposal_transforms(&pfs[0], Some(DhGroup::Ecp256)),
-        )];
+        let offers = esp_offer(esp_proposal_transforms(&pfs[0], Some(DhGroup::Ecp256)));
         assert_eq!(
             select_esp(&pfs, &offers, Some(19)).unwrap().suite.dh,
             Some(DhGroup::Ecp256)
@@ -745,12 +733,7 @@ mod tests {
             Err(SelectError::InvalidKe(DhGroup::Ecp256))
         );
         // We require PFS, the peer offers none.
-        let no_pfs = [offer(
-            1,
-            protocol::ESP,
-            &[1, 2, 3, 4],
-            esp_proposal_transforms(&pfs[0], None),
-        )];
+        let no_pfs = esp_offer(esp_proposal_transforms(&pfs[0], None));
         assert_eq!(
             select_esp(&pfs, &no_pfs, None),
             Err(SelectError::NoProposalChosen)

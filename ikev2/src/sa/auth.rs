@@ -13,13 +13,16 @@ use super::established::{Command, Established};
 use super::{Ctx, IkeSa, RequestKind, State};
 use crate::codec::{self, View};
 use crate::cp::{self, VirtualIp};
-use crate::crypto::{psk_auth, verify_psk_auth, IkeSaKeys, Secret, SignedOctets};
+use crate::crypto::{
+    psk_auth, verify_psk_auth, AuthVerified, IkeSaKeys, PrfAlg, Secret, SignedOctets,
+};
 use crate::error::Error;
 use crate::events::{CloseReason, Event};
 use crate::proposal::{self, without_pfs};
-use crate::ts::{self, TrafficSelector};
+use crate::ts::TrafficSelector;
 use crate::wire::{
-    AuthMethod, Authentication, CfgType, ExchangeType, Notify, NotifyType, PayloadBody,
+    AuthMethod, Authentication, CfgType, ExchangeType, Identification, Notify, NotifyType,
+    PayloadBody,
 };
 
 /// Initiator, IKE_AUTH request sent.
@@ -148,6 +151,32 @@ fn child_error(kind: NotifyType) -> Error {
     }
 }
 
+/// Verifies the peer's AUTH payload (shared key MIC, RFC 7296
+/// [§2.15](https://www.rfc-editor.org/rfc/rfc7296#section-2.15)): a MAC keyed from `psk` over the
+/// IKE_SA_INIT message the peer sent (`peer_init`, the received octets), our nonce and the peer's
+/// ID payload as received (`id`), with the peer's SK_p. Any other method fails authentication.
+fn verify_peer_psk(
+    view: &View<'_, '_>,
+    prf: PrfAlg,
+    psk: &Secret,
+    id: &Identification<'_>,
+    peer_init: &[u8],
+    our_nonce: &[u8],
+    peer_sk_p: &Secret,
+) -> Result<AuthVerified, Error> {
+    let auth = view
+        .auth()
+        .filter(|a| a.method == AuthMethod::SharedKeyMic)
+        .ok_or(Error::AuthenticationFailed)?;
+    let octets = SignedOctets {
+        real_message: peer_init,
+        peer_nonce: our_nonce,
+        sk_p: peer_sk_p,
+        id_payload_body: &codec::received_id_body(id),
+    };
+    verify_psk_auth(prf, psk, &octets, auth.data).map_err(|_| Error::AuthenticationFailed)
+}
+
 /// Responder: the IKE_AUTH request.
 pub(crate) fn handle_request(
     sa: &mut IkeSa,
@@ -167,18 +196,15 @@ pub(crate) fn handle_request(
             .find_peer(&remote_id)
             .cloned()
             .ok_or(Error::AuthenticationFailed)?;
-        let auth = view
-            .auth()
-            .filter(|a| a.method == AuthMethod::SharedKeyMic)
-            .ok_or(Error::AuthenticationFailed)?;
-        let octets = SignedOctets {
-            real_message: &state.init_request,
-            peer_nonce: &state.nr,
-            sk_p: &state.sk_pi,
-            id_payload_body: &codec::received_id_body(id_i),
-        };
-        let proof = verify_psk_auth(prf, &peer.psk, &octets, auth.data)
-            .map_err(|_| Error::AuthenticationFailed)?;
+        let proof = verify_peer_psk(
+            &view,
+            prf,
+            &peer.psk,
+            id_i,
+            &state.init_request,
+            &state.nr,
+            &state.sk_pi,
+        )?;
         Ok::<_, Error>((peer, remote_id, proof))
     })();
     let (peer, remote_id, proof) = match verified {
@@ -307,9 +333,7 @@ pub(crate) fn handle_request(
             )));
         }
     }
-    if sa.respond(ctx, ExchangeType::IkeAuth, id, bodies).is_err() {
-        sa.fail(CloseReason::Failed(Error::InvalidSyntax("encode")));
-    }
+    sa.respond_or_fail(ctx, ExchangeType::IkeAuth, id, bodies);
     State::Established(Box::new(established))
 }
 
@@ -337,18 +361,15 @@ pub(crate) fn handle_response(
         if !peer.remote_id.matches(&remote_id) {
             return Err(Error::AuthenticationFailed);
         }
-        let auth = view
-            .auth()
-            .filter(|a| a.method == AuthMethod::SharedKeyMic)
-            .ok_or(Error::AuthenticationFailed)?;
-        let octets = SignedOctets {
-            real_message: &state.init_response,
-            peer_nonce: &state.ni,
-            sk_p: &state.sk_pr,
-            id_payload_body: &codec::received_id_body(id_r),
-        };
-        let proof = verify_psk_auth(prf, &peer.psk, &octets, auth.data)
-            .map_err(|_| Error::AuthenticationFailed)?;
+        let proof = verify_peer_psk(
+            &view,
+            prf,
+            &peer.psk,
+            id_r,
+            &state.init_response,
+            &state.ni,
+            &state.sk_pr,
+        )?;
         Ok((remote_id, proof))
     })();
     let (remote_id, proof) = match verified {
@@ -389,19 +410,10 @@ pub(crate) fn handle_response(
         let chosen =
             proposal::accept_esp_answer(&child.proposals, None, &codec::offers(sa_payload))
                 .ok_or(Error::NoProposalChosen)?;
-        let (ts_i, ts_r) = match (view.ts_i(), view.ts_r()) {
-            (Some(i), Some(r)) => (codec::selectors(i), codec::selectors(r)),
-            _ => return Err(Error::TsUnacceptable),
-        };
-        if !ts::is_narrowing_of(&ts_i, &child.ts_i) || !ts::is_narrowing_of(&ts_r, &child.ts_r) {
-            return Err(Error::TsUnacceptable);
-        }
-        let outbound_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
-            .map(u32::from_be_bytes)
-            .map_err(|_| Error::NoProposalChosen)?;
+        let (ts_i, ts_r) = child.answered_selectors(&view)?;
         let new = NewChild {
             inbound_spi: child.inbound_spi,
-            outbound_spi,
+            outbound_spi: child::esp_spi(&chosen.spi)?,
             algorithms: chosen.suite,
             ts_local: ts_i,
             ts_remote: ts_r,

@@ -48,6 +48,31 @@ impl PendingChild {
             })
             .collect()
     }
+
+    /// The selectors of the responder's answer in `view` (TSi, TSr), each of which must narrow
+    /// what we proposed (RFC 7296 [§2.9](https://www.rfc-editor.org/rfc/rfc7296#section-2.9));
+    /// TS_UNACCEPTABLE otherwise.
+    pub(crate) fn answered_selectors(
+        &self,
+        view: &View<'_, '_>,
+    ) -> Result<(Vec<TrafficSelector>, Vec<TrafficSelector>), Error> {
+        let (ts_i, ts_r) = match (view.ts_i(), view.ts_r()) {
+            (Some(i), Some(r)) => (codec::selectors(i), codec::selectors(r)),
+            _ => return Err(Error::TsUnacceptable),
+        };
+        if !ts::is_narrowing_of(&ts_i, &self.ts_i) || !ts::is_narrowing_of(&ts_r, &self.ts_r) {
+            return Err(Error::TsUnacceptable);
+        }
+        Ok((ts_i, ts_r))
+    }
+}
+
+/// The peer's ESP SPI from its chosen proposal: exactly 4 octets (RFC 7296
+/// [§3.3.1](https://www.rfc-editor.org/rfc/rfc7296#section-3.3.1)); NO_PROPOSAL_CHOSEN otherwise.
+pub(crate) fn esp_spi(spi: &[u8]) -> Result<u32, Error> {
+    <[u8; 4]>::try_from(spi)
+        .map(u32::from_be_bytes)
+        .map_err(|_| Error::NoProposalChosen)
 }
 
 /// A live CHILD SA.
@@ -106,9 +131,7 @@ pub(crate) fn choose(
             SelectError::NoProposalChosen => Error::NoProposalChosen,
             SelectError::InvalidKe(group) => Error::InvalidKe(group),
         })?;
-    let peer_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
-        .map(u32::from_be_bytes)
-        .map_err(|_| Error::NoProposalChosen)?;
+    let peer_spi = esp_spi(&chosen.spi)?;
     let ts_i = ts::narrow(&ts_i, remote_allowed);
     let ts_r = ts::narrow(&ts_r, &peer.local_ts);
     if ts_i.is_empty() || ts_r.is_empty() {

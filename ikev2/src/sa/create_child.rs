@@ -14,7 +14,7 @@ use super::{Ctx, IkeSa, RequestKind, State};
 use crate::codec::{self, View};
 use crate::crypto::{DhGroup, KeyExchange};
 use crate::error::Error;
-use crate::events::{ChildSaId, CloseReason};
+use crate::events::ChildSaId;
 use crate::proposal;
 use crate::ts::TrafficSelector;
 use crate::wire::{self, ExchangeType, Nonce, Notify, NotifyType, PayloadBody, ProtocolId};
@@ -284,12 +284,7 @@ pub(crate) fn handle_request(
     }
     bodies.push(tsi_body);
     bodies.push(tsr_body);
-    if sa
-        .respond(ctx, ExchangeType::CreateChildSa, id, bodies)
-        .is_err()
-    {
-        sa.fail(CloseReason::Failed(Error::InvalidSyntax("encode")));
-    }
+    sa.respond_or_fail(ctx, ExchangeType::CreateChildSa, id, bodies);
     State::Established(e)
 }
 
@@ -308,6 +303,8 @@ pub(crate) fn handle_response(
     let Some(peer) = sa.peer.clone() else {
         return State::Established(e);
     };
+    // Checked after the key exchange below, but read here: the closure consumes `pending.pfs`.
+    let selectors = pending.answered_selectors(&view);
     let outcome = (|| {
         if let Some(error) = view.error_notify() {
             return Err(match error.notify_type {
@@ -336,21 +333,10 @@ pub(crate) fn handle_response(
             (None, None) => None,
             _ => return Err(Error::NoProposalChosen),
         };
-        let (ts_i, ts_r) = match (view.ts_i(), view.ts_r()) {
-            (Some(i), Some(r)) => (codec::selectors(i), codec::selectors(r)),
-            _ => return Err(Error::TsUnacceptable),
-        };
-        if !crate::ts::is_narrowing_of(&ts_i, &pending.ts_i)
-            || !crate::ts::is_narrowing_of(&ts_r, &pending.ts_r)
-        {
-            return Err(Error::TsUnacceptable);
-        }
-        let outbound_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
-            .map(u32::from_be_bytes)
-            .map_err(|_| Error::NoProposalChosen)?;
+        let (ts_i, ts_r) = selectors?;
         let new = NewChild {
             inbound_spi: pending.inbound_spi,
-            outbound_spi,
+            outbound_spi: child::esp_spi(&chosen.spi)?,
             algorithms: chosen.suite,
             ts_local: ts_i,
             ts_remote: ts_r,
@@ -387,14 +373,8 @@ pub(crate) fn handle_response(
             if let RequestKind::RekeyChild(old) = kind {
                 if error == Error::ChildSaNotFound {
                     // §2.25: the peer does not know it; drop it silently and create a new one.
-                    if let Some(gone) = e.children.remove(&old) {
-                        ctx.shared.child_spis.remove(&gone.id.0);
-                        ctx.event(crate::events::Event::ChildSaDeleted {
-                            sa: sa.handle,
-                            child: gone.id,
-                            outbound_spi: gone.outbound_spi,
-                            reason: crate::events::ChildDeleteReason::PeerDeleted,
-                        });
+                    let reason = crate::events::ChildDeleteReason::PeerDeleted;
+                    if let Some(gone) = e.remove_child(ctx, sa.handle, old, reason) {
                         e.enqueue(Command::CreateChild(gone.ts_local, gone.ts_remote));
                     }
                 } else if let Some(old) = e.children.get_mut(&old) {

@@ -55,6 +55,30 @@ pub(crate) struct Established {
 }
 
 impl Established {
+    /// Forgets the CHILD SA `id` and its inbound SPI and reports it deleted: as rekeyed when a
+    /// successor already replaced it, otherwise for `reason`. Returns it, if it existed.
+    pub(crate) fn remove_child(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        sa: IkeSaHandle,
+        id: ChildSaId,
+        reason: ChildDeleteReason,
+    ) -> Option<Child> {
+        let removed = self.children.remove(&id)?;
+        ctx.shared.child_spis.remove(&removed.id.0);
+        ctx.event(Event::ChildSaDeleted {
+            sa,
+            child: removed.id,
+            outbound_spi: removed.outbound_spi,
+            reason: if removed.rekeyed {
+                ChildDeleteReason::Rekeyed
+            } else {
+                reason
+            },
+        });
+        Some(removed)
+    }
+
     pub(crate) fn new(
         proof: AuthVerified,
         remote_id: Identity,
@@ -288,7 +312,9 @@ fn informational(
             else {
                 continue;
             };
-            if let Some(removed) = e.children.remove(&child) {
+            if let Some(removed) =
+                e.remove_child(ctx, sa.handle, child, ChildDeleteReason::PeerDeleted)
+            {
                 // §1.4.1: an SA we are deleting ourselves is not repeated in the answer.
                 let deleting = sa
                     .pending
@@ -297,18 +323,6 @@ fn informational(
                 if !deleting {
                     ours.push(removed.id.0.to_be_bytes());
                 }
-                ctx.shared.child_spis.remove(&removed.id.0);
-                let reason = if removed.rekeyed {
-                    ChildDeleteReason::Rekeyed
-                } else {
-                    ChildDeleteReason::PeerDeleted
-                };
-                ctx.event(Event::ChildSaDeleted {
-                    sa: sa.handle,
-                    child: removed.id,
-                    outbound_spi: removed.outbound_spi,
-                    reason,
-                });
             }
         }
     }
@@ -321,14 +335,7 @@ fn informational(
             spis: ours.iter().map(|s| s.as_slice()).collect(),
         })]
     };
-    if sa
-        .respond(ctx, ExchangeType::Informational, id, bodies)
-        .is_err()
-    {
-        sa.fail(CloseReason::Failed(crate::error::Error::InvalidSyntax(
-            "encode",
-        )));
-    }
+    sa.respond_or_fail(ctx, ExchangeType::Informational, id, bodies);
     State::Established(e)
 }
 
@@ -348,20 +355,7 @@ pub(crate) fn handle_response(
         }
         RequestKind::Liveness => ctx.event(Event::PeerAlive { sa: sa.handle }),
         RequestKind::DeleteChild(id) => {
-            if let Some(removed) = e.children.remove(&id) {
-                ctx.shared.child_spis.remove(&removed.id.0);
-                let reason = if removed.rekeyed {
-                    ChildDeleteReason::Rekeyed
-                } else {
-                    ChildDeleteReason::LocalDeleted
-                };
-                ctx.event(Event::ChildSaDeleted {
-                    sa: sa.handle,
-                    child: removed.id,
-                    outbound_spi: removed.outbound_spi,
-                    reason,
-                });
-            }
+            e.remove_child(ctx, sa.handle, id, ChildDeleteReason::LocalDeleted);
         }
         RequestKind::RekeyIke => return super::rekey_ike::handle_response(sa, ctx, e, view),
         RequestKind::CreateChild | RequestKind::RekeyChild(_) => {

@@ -108,25 +108,14 @@ pub(crate) fn initiate(
         .iter()
         .find_map(|p| p.dh.first().copied())
         .ok_or(Error::NoProposalChosen)?;
-    let mut sa = IkeSa {
+    let mut sa = IkeSa::new(
         handle,
-        role: Role::Initiator,
-        spi_i,
-        spi_r: 0,
+        Role::Initiator,
+        (spi_i, 0),
         path,
-        initial_remote: path.remote,
-        peer: Some(peer),
-        state: State::Closed,
-        crypto: None,
-        created: ctx.now,
-        nat_local: false,
-        nat_remote: false,
-        next_request_id: 0,
-        pending: None,
-        peer_next_id: 0,
-        cached_response: None,
-        closing: None,
-    };
+        Some(peer),
+        ctx.now,
+    );
     let ke = KeyExchange::generate(group, ctx.rng);
     let ni = ctx.nonce();
     let mut state = ExpectInitResponse {
@@ -439,25 +428,14 @@ pub(crate) fn respond(
         }
     };
     let nr = ctx.nonce();
-    let mut sa = IkeSa {
+    let mut sa = IkeSa::new(
         handle,
-        role: Role::Responder,
-        spi_i: header.spi_i,
-        spi_r,
+        Role::Responder,
+        (header.spi_i, spi_r),
         path,
-        initial_remote: path.remote,
-        peer: None,
-        state: State::Closed,
-        crypto: None,
-        created: ctx.now,
-        nat_local: false,
-        nat_remote: false,
-        next_request_id: 0,
-        pending: None,
-        peer_next_id: 0,
-        cached_response: None,
-        closing: None,
-    };
+        None,
+        ctx.now,
+    );
     let keys = match IkeSaKeys::derive(
         &chosen.suite.crypto_suite(),
         &shared,

@@ -170,6 +170,37 @@ pub(crate) struct IkeSa {
 }
 
 impl IkeSa {
+    /// A new IKE SA created at `now`, with no keys, no NAT detected and no exchange under way;
+    /// its state is `Closed` until the caller installs the first one.
+    pub(crate) fn new(
+        handle: IkeSaHandle,
+        role: Role,
+        (spi_i, spi_r): (u64, u64),
+        path: Path,
+        peer: Option<Arc<PeerConfig>>,
+        now: Instant,
+    ) -> Self {
+        IkeSa {
+            handle,
+            role,
+            spi_i,
+            spi_r,
+            path,
+            initial_remote: path.remote,
+            peer,
+            state: State::Closed,
+            crypto: None,
+            created: now,
+            nat_local: false,
+            nat_remote: false,
+            next_request_id: 0,
+            pending: None,
+            peer_next_id: 0,
+            cached_response: None,
+            closing: None,
+        }
+    }
+
     /// Our SPI (the key of the endpoint's SA table).
     pub(crate) fn local_spi(&self) -> u64 {
         match self.role {
@@ -263,6 +294,19 @@ impl IkeSa {
         let data = self.protect(ctx, header, bodies)?;
         self.send_response(ctx, id, data);
         Ok(())
+    }
+
+    /// [`IkeSa::respond`]; an answer that cannot be encoded ends the SA.
+    pub(crate) fn respond_or_fail(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        id: u32,
+        bodies: Vec<PayloadBody<'_>>,
+    ) {
+        if self.respond(ctx, exchange, id, bodies).is_err() {
+            self.fail(CloseReason::Failed(Error::InvalidSyntax("encode")));
+        }
     }
 
     /// When the SA next needs [`IkeSa::handle_timeout`].

@@ -107,23 +107,16 @@ fn succeed(
     sa.handle = IkeSaHandle(ctx.shared.next_handle);
     ctx.shared.next_handle += 1;
     let mut successor = IkeSa {
-        handle,
-        role,
-        spi_i,
-        spi_r,
-        path: sa.path,
-        initial_remote: sa.path.remote,
-        peer: sa.peer.clone(),
-        state: State::Closed,
-        crypto: None,
-        created: ctx.now,
         nat_local: sa.nat_local,
         nat_remote: sa.nat_remote,
-        next_request_id: 0,
-        pending: None,
-        peer_next_id: 0,
-        cached_response: None,
-        closing: None,
+        ..IkeSa::new(
+            handle,
+            role,
+            (spi_i, spi_r),
+            sa.path,
+            sa.peer.clone(),
+            ctx.now,
+        )
     };
     init::install_crypto(&mut successor, algorithms, keys)?;
     let established = Established::inherit(*e, ctx);

@@ -159,19 +159,8 @@ impl<'a> Transform<'a> {
     /// Decodes one transform and checks its "last substructure" octet.
     fn decode(reader: &mut Reader<'a>) -> Result<Self, DecodeError> {
         const WHAT: &str = "transform";
-        const HEADER: usize = 8;
         let truncated = || DecodeError::Truncated(WHAT);
-        let last = reader.u8().ok_or_else(truncated)?;
-        reader.u8().ok_or_else(truncated)?;
-        let length = usize::from(reader.u16().ok_or_else(truncated)?);
-        if length < HEADER {
-            return Err(DecodeError::LengthTooSmall {
-                what: WHAT,
-                length,
-                minimum: HEADER,
-            });
-        }
-        let mut body = reader.sub(length - 4).ok_or_else(truncated)?;
+        let (last, mut body) = substructure(reader, WHAT)?;
         let transform_type = body.u8().ok_or_else(truncated)?;
         body.u8().ok_or_else(truncated)?;
         let id = body.u16().ok_or_else(truncated)?;
@@ -243,19 +232,8 @@ impl<'a> Proposal<'a> {
     /// Decodes one proposal and checks its "last substructure" octet.
     fn decode(reader: &mut Reader<'a>) -> Result<Self, DecodeError> {
         const WHAT: &str = "proposal";
-        const HEADER: usize = 8;
         let truncated = || DecodeError::Truncated(WHAT);
-        let last = reader.u8().ok_or_else(truncated)?;
-        reader.u8().ok_or_else(truncated)?;
-        let length = usize::from(reader.u16().ok_or_else(truncated)?);
-        if length < HEADER {
-            return Err(DecodeError::LengthTooSmall {
-                what: WHAT,
-                length,
-                minimum: HEADER,
-            });
-        }
-        let mut body = reader.sub(length - 4).ok_or_else(truncated)?;
+        let (last, mut body) = substructure(reader, WHAT)?;
         let number = body.u8().ok_or_else(truncated)?;
         let protocol_raw = body.u8().ok_or_else(truncated)?;
         let protocol = ProtocolId::from(protocol_raw);
@@ -297,6 +275,32 @@ impl<'a> Proposal<'a> {
         }
         patch.finish_u16(out, "proposal")
     }
+}
+
+/// Reads the generic header of a proposal or transform substructure (RFC 7296
+/// [§3.3.1](https://www.rfc-editor.org/rfc/rfc7296#section-3.3.1),
+/// [§3.3.2](https://www.rfc-editor.org/rfc/rfc7296#section-3.3.2)): the "last substructure" octet,
+/// a reserved octet and a length that counts these 4 octets and must cover at least the 8-octet
+/// fixed part. Returns the "last substructure" octet and a reader over the rest of the
+/// substructure.
+fn substructure<'a>(
+    reader: &mut Reader<'a>,
+    what: &'static str,
+) -> Result<(u8, Reader<'a>), DecodeError> {
+    const HEADER: usize = 8;
+    let truncated = || DecodeError::Truncated(what);
+    let last = reader.u8().ok_or_else(truncated)?;
+    reader.u8().ok_or_else(truncated)?;
+    let length = usize::from(reader.u16().ok_or_else(truncated)?);
+    if length < HEADER {
+        return Err(DecodeError::LengthTooSmall {
+            what,
+            length,
+            minimum: HEADER,
+        });
+    }
+    let body = reader.sub(length - 4).ok_or_else(truncated)?;
+    Ok((last, body))
 }
 
 /// The substructure is the last one exactly when its "last substructure" octet is 0
