@@ -11,8 +11,10 @@
 //! with [`UdpSocket::send_from`] from the same local address the request came to. Demultiplexing
 //! IKE from ESP (the non-ESP marker) is not done here; that is the data path's job.
 //!
-//! Batching (`recvmmsg`/`sendmmsg`) and UDP GSO/GRO can be added beside these calls:
-//! [`RecvMeta`] is `#[non_exhaustive]` so it can grow a segment size without breaking callers.
+//! The data path moves many datagrams per system call with [`UdpSocket::recv_batch`] and
+//! [`UdpSocket::send_batch`] (`recvmmsg`/`sendmmsg`), with the same metadata and source-address
+//! rules. UDP GSO/GRO can be added beside these calls: [`RecvMeta`] is `#[non_exhaustive]` so it
+//! can grow a segment size without breaking callers.
 
 use std::cell::RefCell;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -23,6 +25,10 @@ use nix::sys::socket::{
     recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
 };
 use socket2::{Domain, MsgHdr, Protocol, SockAddr, SockRef, Socket, Type};
+
+mod batch;
+
+pub use batch::{BatchSent, Outgoing, RecvBatch, SendBatch};
 
 /// The IKE port (<https://www.rfc-editor.org/rfc/rfc7296#section-2>).
 pub const IKE_PORT: u16 = 500;

@@ -1,12 +1,13 @@
 //! The per-packet UDP calls of the data path allocate nothing (STYLE.md §4): a counting global
-//! allocator watches `send_from` (with a source address), `send_to` and `recv` in a loop.
+//! allocator watches `send_from` (with a source address), `send_to` and `recv` in a loop, and the
+//! batched `send_batch`/`recv_batch` the data-plane workers use.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use lab::{Host, Lab};
-use netio::udp::{UdpConfig, UdpSocket};
+use netio::udp::{Outgoing, RecvBatch, SendBatch, UdpConfig, UdpSocket};
 
 struct Counting;
 
@@ -66,4 +67,49 @@ fn sending_and_receiving_datagrams_does_not_allocate() {
         client.recv(&mut buf).unwrap();
     }
     assert_eq!(allocations() - before, 0, "allocations in the packet loop");
+}
+
+#[test]
+fn batched_sending_and_receiving_does_not_allocate() {
+    let lab = Lab::builder().build().unwrap();
+    let (server, client) = lab
+        .run_in(Host::Gateway, || {
+            let any = SocketAddr::from(([0, 0, 0, 0], 0));
+            let config = UdpConfig::new(any).nonblocking(false);
+            (
+                UdpSocket::bind(&config).unwrap(),
+                UdpSocket::bind(&config).unwrap(),
+            )
+        })
+        .unwrap();
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let to_server = SocketAddr::new(loopback, server.local_addr().port());
+    // The batches and buffers are made once per worker, before the packet loop.
+    let mut send = SendBatch::new(8);
+    let mut recv = RecvBatch::new(8);
+    let payloads = [[0xab_u8; 1400]; 12];
+    let mut buffers = vec![[0u8; 1500]; 8];
+
+    let before = allocations();
+    for _ in 0..50 {
+        // 12 datagrams through a batch of 8: two sendmmsg calls, each with a source address.
+        let outcome = client.send_batch(
+            &mut send,
+            payloads.iter().map(|payload| Outgoing {
+                payload,
+                peer: to_server,
+                source: Some(loopback),
+            }),
+        );
+        assert_eq!(outcome.sent, 12);
+        let mut received = 0;
+        while received < 12 {
+            received += server
+                .recv_batch(&mut recv, buffers.iter_mut().map(|b| &mut b[..]))
+                .unwrap();
+            assert!(recv.metas().iter().flatten().all(|m| m.len == 1400));
+        }
+        assert_eq!(received, 12);
+    }
+    assert_eq!(allocations() - before, 0, "allocations in the batched loop");
 }

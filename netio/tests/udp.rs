@@ -1,13 +1,16 @@
 //! UDP sockets for IKE/NAT-T in a lab namespace (needs root): packet info reports the local
 //! address, replies leave from a chosen source, buffers are large, IPv6 and dual-stack work,
-//! and the tokio wrapper does the same.
+//! the tokio wrapper does the same, and so do the batched calls (`recvmmsg`/`sendmmsg`).
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use lab::{Host, Lab};
-use netio::udp::{AsyncUdpSocket, UdpConfig, UdpSocket, DEFAULT_BUFFER_SIZE};
+use netio::udp::{
+    AsyncUdpSocket, BatchSent, Outgoing, RecvBatch, SendBatch, UdpConfig, UdpSocket,
+    DEFAULT_BUFFER_SIZE,
+};
 
 /// Polls a non-blocking socket until a datagram arrives (bounded).
 fn recv_within(socket: &UdpSocket, buf: &mut [u8]) -> netio::udp::RecvMeta {
@@ -222,4 +225,136 @@ fn tokio_wrapper_receives_and_sends() {
             .expect("test setup");
         assert_eq!(&buf[..meta.len], b"done");
     });
+}
+
+/// Three wildcard-bound blocking sockets (2 s read timeout) in a fresh namespace, where all of
+/// 127.0.0.0/8 is local: a sender and two receivers.
+fn three_sockets(lab: &Lab) -> [UdpSocket; 3] {
+    lab.run_in(Host::Gateway, || {
+        [(); 3].map(|()| {
+            let config = UdpConfig::new(SocketAddr::from(([0, 0, 0, 0], 0))).nonblocking(false);
+            let socket = UdpSocket::bind(&config).expect("test setup");
+            socket
+                .socket()
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("test setup");
+            socket
+        })
+    })
+    .expect("test setup")
+}
+
+fn loopback(last: u8, port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, last], port))
+}
+
+#[test]
+fn a_send_batch_gives_each_datagram_its_peer_and_source_and_skips_refused_ones() {
+    let lab = Lab::builder().build().expect("test setup");
+    let [sender, a, b] = three_sockets(&lab);
+    let (to_a, to_b) = (
+        loopback(1, a.local_addr().port()),
+        loopback(1, b.local_addr().port()),
+    );
+    // 41 datagrams through a batch of 16 (three sendmmsg rounds); the 70,000-byte one is more
+    // than UDP can carry and is refused, the ones after it still go.
+    let payloads: Vec<Vec<u8>> = (0..41u8)
+        .map(|i| {
+            if i == 20 {
+                vec![i; 70_000]
+            } else {
+                vec![i; 10 + usize::from(i)]
+            }
+        })
+        .collect();
+    let datagrams = payloads.iter().enumerate().map(|(i, payload)| Outgoing {
+        payload,
+        peer: if i % 2 == 0 { to_a } else { to_b },
+        source: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (i % 3) as u8))),
+    });
+    let mut batch = SendBatch::new(16);
+    let outcome = sender.send_batch(&mut batch, datagrams);
+    assert_eq!(
+        outcome,
+        BatchSent {
+            sent: 40,
+            failed: 1
+        }
+    );
+
+    let mut recv = RecvBatch::new(8);
+    let mut storage = vec![[0u8; 128]; 8];
+    for (socket, parity) in [(&a, 0), (&b, 1)] {
+        let mut expected = (0..41usize).filter(|i| i % 2 == parity && *i != 20);
+        let mut seen = 0;
+        while seen < 20 {
+            let n = socket
+                .recv_batch(&mut recv, storage.iter_mut().map(|s| &mut s[..]))
+                .expect("datagrams within 2 s");
+            assert!((1..=8).contains(&n), "{n}");
+            assert_eq!(recv.metas().len(), n);
+            for (meta, buf) in recv.metas().iter().zip(&storage) {
+                let i = expected.next().expect("no more datagrams than sent");
+                let meta = meta.expect("sender address");
+                assert_eq!(meta.len, 10 + i);
+                assert!(buf[..meta.len].iter().all(|&b| usize::from(b) == i));
+                assert!(!meta.truncated);
+                let source = Ipv4Addr::new(127, 0, 0, 2 + (i % 3) as u8);
+                assert_eq!(
+                    meta.peer,
+                    SocketAddr::from((source, sender.local_addr().port()))
+                );
+                assert_eq!(meta.local_ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+                seen += 1;
+            }
+        }
+        assert_eq!(expected.next(), None);
+    }
+}
+
+#[test]
+fn a_receive_batch_takes_what_is_queued_reports_truncation_and_times_out() {
+    let lab = Lab::builder().build().expect("test setup");
+    let [sender, receiver, _] = three_sockets(&lab);
+    let to = loopback(1, receiver.local_addr().port());
+    for i in 0..5u8 {
+        sender.send_to(&[i; 100], to).expect("test setup");
+    }
+    // Five queued, room for four: one call takes four, the next the fifth without waiting for
+    // more; a 50-byte buffer reports the 100-byte datagram as truncated.
+    let mut recv = RecvBatch::new(4);
+    let mut storage = [[0u8; 200]; 4];
+    let n = receiver
+        .recv_batch(&mut recv, storage.iter_mut().map(|s| &mut s[..]))
+        .expect("test setup");
+    assert_eq!(n, 4);
+    assert!(recv
+        .metas()
+        .iter()
+        .flatten()
+        .all(|m| m.len == 100 && !m.truncated));
+    let mut small = [0u8; 50];
+    let n = receiver
+        .recv_batch(&mut recv, [&mut small[..]])
+        .expect("test setup");
+    assert_eq!(n, 1);
+    let meta = recv.metas()[0].expect("sender address");
+    assert!(meta.truncated);
+    assert_eq!(meta.peer.port(), sender.local_addr().port());
+    assert_eq!(small, [4u8; 50]);
+    // Nothing queued: the socket's read timeout ends the wait with an error, and no metadata
+    // of the previous batch is left behind.
+    receiver
+        .socket()
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("test setup");
+    let e = receiver
+        .recv_batch(&mut recv, storage.iter_mut().map(|s| &mut s[..]))
+        .expect_err("nothing to receive");
+    assert!(
+        matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{e}"
+    );
+    assert!(recv.metas().is_empty());
+    assert_eq!(recv.capacity(), 4);
 }

@@ -1,32 +1,41 @@
-//! The two worker loops. Each worker owns its buffers (a per-worker `esp::BufPool`) and its
-//! cached views of the SA and egress tables; nothing is locked per packet.
+//! The two worker loops. Each worker owns its buffers and its cached views of the SA and egress
+//! tables; nothing is locked per packet and nothing is allocated per packet.
 //!
-//! - [`tun_to_udp`]: read an inner packet from a TUN queue into a buffer with headroom and
-//!   tailroom, pick the outbound SA by inner destination, seal in place, send to the SA's egress.
-//! - [`udp_to_tun`]: receive a NAT-T datagram, classify it (keepalive, IKE, ESP); IKE goes to the
-//!   control task over a channel, ESP is opened in place (replay, ICV, inner-source policy in
-//!   `esp`), checked against the destination policy, and written to the TUN device.
+//! - [`tun_to_udp`]: read inner packets from a TUN queue into buffers with headroom and tailroom,
+//!   pick each one's outbound SA by its selectors, seal in place, send the batch to the SAs'
+//!   egresses with one `sendmmsg` per NAT-T socket.
+//! - [`udp_to_tun`]: receive a batch of NAT-T datagrams with one `recvmmsg`, classify each
+//!   (keepalive, IKE, ESP); IKE goes to the control task over a channel, ESP is opened in place
+//!   (replay, ICV, inner-source policy in `esp`), checked against the destination policy, and
+//!   written to the TUN device.
 //!
-//! Both loops handle one packet per step through `step` functions that know nothing of the loop,
-//! so batched I/O (recvmmsg/sendmmsg, GSO/GRO) replaces only the loop bodies' I/O calls.
+//! Both loops work in bursts of up to [`BATCH`] packets: a TUN queue is read (non-blocking) until
+//! it is empty or the burst is full, and waited on with `poll` only once it is empty; a NAT-T
+//! socket's `recvmmsg` waits for the first datagram and takes what else is queued. The
+//! per-packet `step` functions know nothing of the batching. Every wait gives up after
+//! [`STOP_POLL`] so a worker notices [`super::DataPlane::stop`].
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use esp::{BufPool, Opened, PacketBuf, SaReader, SEAL_HEADROOM, SEAL_TAILROOM};
+use esp::{Opened, PacketBuf, SaReader, SEAL_HEADROOM, SEAL_TAILROOM};
 
 use super::egress::{Egress, EgressReader};
 use super::ike_sockets::{local_of, specific};
 use super::natt::{classify, NattPayload};
 use super::{IkeDatagram, WorkerContext};
 use crate::tun::TunQueue;
-use crate::udp::UdpSocket;
+use crate::udp::{Outgoing, RecvBatch, SendBatch, UdpSocket};
 
 /// How long a blocked worker waits before checking whether it should stop.
 pub(crate) const STOP_POLL: Duration = Duration::from_millis(200);
+
+/// Most packets a worker moves per burst (and per `recvmmsg`/`sendmmsg`).
+pub(crate) const BATCH: usize = 32;
 
 /// Largest packet a buffer holds: a full IP datagram (room for TUN/UDP offloads later).
 const MAX_PACKET: usize = 65_535;
@@ -34,14 +43,11 @@ const MAX_PACKET: usize = 65_535;
 /// Capacity of every data-plane buffer.
 pub(crate) const BUFFER_CAPACITY: usize = SEAL_HEADROOM + MAX_PACKET + SEAL_TAILROOM;
 
-fn new_pool() -> BufPool {
-    // Cannot fail: the capacity is non-zero and prefill <= max.
-    BufPool::new(BUFFER_CAPACITY, 4, 64).unwrap_or_else(|_| unreachable_pool())
-}
-
-#[allow(clippy::panic)]
-fn unreachable_pool() -> BufPool {
-    panic!("buffer pool parameters are constants and valid")
+/// One worker's packet buffers, allocated once.
+fn burst_buffers() -> Vec<PacketBuf> {
+    (0..BATCH)
+        .map(|_| PacketBuf::new(BUFFER_CAPACITY))
+        .collect()
 }
 
 /// Waits until `file` is readable or [`STOP_POLL`] passes.
@@ -66,108 +72,193 @@ fn wait_readable(file: &TunQueue) -> io::Result<bool> {
     Ok(ready > 0)
 }
 
+/// Where one sealed packet goes over UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UdpRoute {
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
 /// Reads inner packets from one TUN queue and sends them sealed, until told to stop.
 pub(crate) fn tun_to_udp(ctx: WorkerContext, queue: Arc<TunQueue>) {
-    let mut pool = new_pool();
+    if let Err(e) = queue.set_nonblocking(true) {
+        tracing::error!(error = %e, "cannot make the TUN queue non-blocking; worker stops");
+        return;
+    }
+    let mut bufs = burst_buffers();
+    let mut routes = [None; BATCH];
+    let mut sender = SendBatch::new(BATCH);
     let mut sas = ctx.shared.sadb.reader();
     let mut egress = ctx.shared.egress.reader();
+    // Whether the queue may hold more packets (the last burst was full): read before polling.
+    let mut more = false;
     while !ctx.stop.load(Ordering::Relaxed) {
-        match wait_readable(&queue) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                tracing::error!(error = %e, "TUN poll failed; worker stops");
-                return;
+        if !more {
+            match wait_readable(&queue) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "TUN poll failed; worker stops");
+                    return;
+                }
             }
         }
-        let mut buf = pool.take(SEAL_HEADROOM);
+        let read = match read_burst(&queue, &mut bufs) {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(error = %e, "TUN read failed; worker stops");
+                return;
+            }
+        };
+        more = read == BATCH;
+        for (buf, route) in bufs.iter_mut().zip(routes.iter_mut()).take(read) {
+            *route = seal_step(&ctx, &mut sas, &mut egress, buf);
+        }
+        send_sealed(
+            &ctx,
+            &mut sender,
+            &bufs,
+            routes.get(..read).unwrap_or_default(),
+        );
+    }
+}
+
+/// Reads packets from a non-blocking TUN queue into `bufs` (after [`SEAL_HEADROOM`], leaving
+/// [`SEAL_TAILROOM`]) until the queue is empty or every buffer holds one; returns how many.
+fn read_burst(queue: &TunQueue, bufs: &mut [PacketBuf]) -> io::Result<usize> {
+    let mut read = 0;
+    for buf in bufs.iter_mut() {
+        buf.reset(SEAL_HEADROOM);
         let room = buf.spare_mut().len().saturating_sub(SEAL_TAILROOM);
-        let read = buf
+        let result = buf
             .spare_mut()
             .get_mut(..room)
             .map_or(Ok(0), |spare| queue.read(spare));
-        match read {
-            Ok(n) if n > 0 && buf.commit(n).is_ok() => {
-                seal_step(&ctx, &mut sas, &mut egress, &mut buf);
-            }
-            Ok(_) => {}
+        match result {
+            Ok(n) if n > 0 && buf.commit(n).is_ok() => read += 1,
+            Ok(_) => break,
             Err(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "TUN read failed; worker stops");
-                pool.give(buf);
-                return;
+                ) =>
+            {
+                break
             }
+            // Report the error once the packets already read are on their way.
+            Err(e) if read == 0 => return Err(e),
+            Err(_) => break,
         }
-        pool.give(buf);
+    }
+    Ok(read)
+}
+
+/// Sends the sealed packets of one burst: consecutive packets leaving from the same local
+/// address go out in one [`UdpSocket::send_batch`].
+fn send_sealed(
+    ctx: &WorkerContext,
+    sender: &mut SendBatch,
+    bufs: &[PacketBuf],
+    routes: &[Option<UdpRoute>],
+) {
+    let counters = &ctx.shared.counters;
+    let mut sealed = routes
+        .iter()
+        .zip(bufs)
+        .filter_map(|(route, buf)| route.map(|route| (route, buf)))
+        .peekable();
+    while let Some(&(first, _)) = sealed.peek() {
+        let same_local = |(route, _): &(UdpRoute, &PacketBuf)| route.local == first.local;
+        let Some(socket) = ctx.sockets.natt_for(first.local) else {
+            while sealed.next_if(same_local).is_some() {
+                counters.send_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            continue;
+        };
+        let run = std::iter::from_fn(|| sealed.next_if(same_local)).map(|(route, buf)| Outgoing {
+            payload: buf.data(),
+            peer: route.remote,
+            source: specific(route.local.ip()),
+        });
+        let outcome = socket.send_batch(sender, run);
+        if outcome.failed > 0 {
+            counters
+                .send_errors
+                .fetch_add(outcome.failed as u64, Ordering::Relaxed);
+        }
     }
 }
 
-/// Seals one inner packet and sends it.
+/// Seals one inner packet; returns where it goes when that is UDP (TCP egress is queued on its
+/// connection right here). Drops are counted.
 fn seal_step(
     ctx: &WorkerContext,
     sas: &mut SaReader,
     egress: &mut EgressReader,
     buf: &mut PacketBuf,
-) {
+) -> Option<UdpRoute> {
     let counters = &ctx.shared.counters;
     let spi = match sas.table().seal(buf) {
         Ok((_, sa)) => sa.spi(),
         Err(esp::Error::NoRoute) => {
             counters.no_route.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         }
         Err(e) => {
             counters.seal_errors.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(error = %e, "seal failed");
-            return;
+            return None;
         }
     };
     match egress.get(spi) {
-        Some(Egress::Udp { local, remote }) => {
-            let sent = ctx
-                .sockets
-                .natt_for(local)
-                .map(|s| s.send_from(buf.data(), remote, specific(local.ip())));
-            if !matches!(sent, Some(Ok(_))) {
-                counters.send_errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        Some(Egress::Udp { local, remote }) => Some(UdpRoute { local, remote }),
         Some(Egress::Tcp { connection }) => {
             // Drops (queue full, connection gone) are counted by the TCP transport.
             ctx.shared.tcp.send_esp(connection, buf.data());
+            None
         }
         None => {
             counters.no_route.fetch_add(1, Ordering::Relaxed);
+            None
         }
     }
 }
 
-/// Receives NAT-T datagrams on one socket until told to stop.
+/// Receives NAT-T datagrams on one socket, a batch per system call, until told to stop.
 pub(crate) fn udp_to_tun(ctx: WorkerContext, socket: Arc<UdpSocket>, tun: Arc<TunQueue>) {
-    let mut pool = new_pool();
+    let mut bufs = burst_buffers();
+    let mut batch = RecvBatch::new(BATCH);
     let mut sas = ctx.shared.sadb.reader();
     while !ctx.stop.load(Ordering::Relaxed) {
-        let mut buf = pool.take(0);
-        match socket.recv(buf.spare_mut()) {
-            Ok(meta) if !meta.truncated && buf.commit(meta.len).is_ok() => {
-                let local = local_of(&socket, &meta);
-                receive_step(&ctx, &mut sas, &tun, local, meta.peer, &mut buf);
-            }
-            Ok(_) => {
-                ctx.shared
-                    .counters
-                    .malformed
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) if is_timeout(&e) => {}
-            // ICMP errors surface here as ECONNREFUSED and the like; they are not fatal.
-            Err(e) => tracing::debug!(error = %e, "NAT-T receive error"),
+        for buf in &mut bufs {
+            buf.reset(0);
         }
-        pool.give(buf);
+        let received =
+            match socket.recv_batch(&mut batch, bufs.iter_mut().map(PacketBuf::spare_mut)) {
+                Ok(received) => received,
+                Err(e) if is_timeout(&e) => continue,
+                // ICMP errors surface here as ECONNREFUSED and the like; they are not fatal.
+                Err(e) => {
+                    tracing::debug!(error = %e, "NAT-T receive error");
+                    continue;
+                }
+            };
+        // One clock reading per batch: the packets of a batch arrived together.
+        let now = (ctx.clock)();
+        for (buf, meta) in bufs.iter_mut().zip(batch.metas()).take(received) {
+            match meta {
+                Some(meta) if !meta.truncated && buf.commit(meta.len).is_ok() => {
+                    let local = local_of(&socket, meta);
+                    receive_step(&ctx, &mut sas, &tun, now, local, meta.peer, buf);
+                }
+                _ => {
+                    ctx.shared
+                        .counters
+                        .malformed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
     }
 }
 
@@ -213,8 +304,9 @@ fn receive_step(
     ctx: &WorkerContext,
     sas: &mut SaReader,
     tun: &TunQueue,
-    local: std::net::SocketAddr,
-    from: std::net::SocketAddr,
+    now: Instant,
+    local: SocketAddr,
+    from: SocketAddr,
     buf: &mut PacketBuf,
 ) {
     let counters = &ctx.shared.counters;
@@ -242,7 +334,7 @@ fn receive_step(
                 counters.ike_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-        NattPayload::Esp { .. } => match sas.table().open((ctx.clock)(), buf) {
+        NattPayload::Esp { .. } => match sas.table().open(now, buf) {
             Ok((Opened::Packet(_), _)) => {
                 if !ctx.shared.policy.allows(buf.data()) {
                     counters
