@@ -19,7 +19,8 @@ use crate::systems::SystemKind;
 /// program (`cargo build --release --bins`).
 ///
 /// Writes a table to stdout, `bench.json` (every raw figure and the machine) and
-/// `throughput.svg` (the comparison chart) to `--out`.
+/// `throughput.svg` and `packet-rate.svg` (the comparison charts) to `--out`, and the daemons' logs
+/// to `--out`/logs.
 #[derive(Debug, Parser)]
 #[command(name = "eseg-bench", version)]
 pub struct Cli {
@@ -40,13 +41,15 @@ pub struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "aes256gcm16")]
     pub algorithms: Vec<String>,
 
-    /// UDP datagram sizes in bytes for the packet-rate cases (comma-separated).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(64..=1350))]
+    /// Inner IP packet sizes in bytes for the UDP packet-rate cases (comma-separated; the
+    /// datagram payload is 28 bytes less). 1400 fits every tunnel's MTU.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(64..=1400))]
     pub packet_sizes: Option<Vec<u32>>,
 
-    /// Offered UDP rates in Mbit/s for the packet-rate cases (comma-separated).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub udp_rates: Option<Vec<u32>>,
+    /// Offered UDP rates for the packet-rate cases, in packets per second (comma-separated;
+    /// `20k` is 20000, `max` sends as fast as iperf3 can, to find the ceiling).
+    #[arg(long, value_delimiter = ',', value_parser = OfferedRate::parse)]
+    pub udp_rates: Option<Vec<OfferedRate>>,
 
     /// IKE SAs established per setup-rate measurement.
     #[arg(long, value_name = "N")]
@@ -76,9 +79,55 @@ pub struct Cli {
     #[arg(long)]
     pub quick: bool,
 
-    /// Directory for bench.json and throughput.svg (created if missing).
+    /// Directory for bench.json, the charts and the logs (created if missing).
     #[arg(long, value_name = "DIR", default_value = "bench-out")]
     pub out: PathBuf,
+}
+
+/// An offered UDP rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferedRate {
+    /// This many packets per second.
+    PacketsPerSecond(u32),
+    /// As fast as the sender can (`iperf3 -b 0`): the receiver sees the path's ceiling.
+    Max,
+}
+
+impl OfferedRate {
+    fn parse(text: &str) -> Result<OfferedRate, String> {
+        if text == "max" {
+            return Ok(OfferedRate::Max);
+        }
+        let (digits, scale) = match text.strip_suffix('k') {
+            Some(d) => (d, 1000),
+            None => (text, 1),
+        };
+        digits
+            .parse::<u32>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .filter(|pps| *pps > 0)
+            .map(OfferedRate::PacketsPerSecond)
+            .ok_or_else(|| format!("`{text}` is not a packet rate (e.g. 20000, 20k or max)"))
+    }
+
+    /// `20kpps`, `1500pps` or `max`.
+    pub fn label(self) -> String {
+        match self {
+            OfferedRate::PacketsPerSecond(pps) if pps % 1000 == 0 => format!("{}kpps", pps / 1000),
+            OfferedRate::PacketsPerSecond(pps) => format!("{pps}pps"),
+            OfferedRate::Max => "max".to_owned(),
+        }
+    }
+}
+
+impl Serialize for OfferedRate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OfferedRate::PacketsPerSecond(pps) => serializer.serialize_u32(*pps),
+            OfferedRate::Max => serializer.serialize_str("max"),
+        }
+    }
 }
 
 /// A part of the run that `--skip` can leave out.
@@ -123,10 +172,10 @@ pub struct Plan {
     pub systems: Vec<SystemKind>,
     /// ESP algorithms.
     pub algorithms: Vec<String>,
-    /// UDP datagram sizes.
+    /// Inner IP packet sizes of the UDP cases, bytes.
     pub packet_sizes: Vec<u32>,
-    /// Offered UDP rates, Mbit/s.
-    pub udp_rates_mbps: Vec<u32>,
+    /// Offered UDP rates, packets per second (or `max`).
+    pub udp_rates: Vec<OfferedRate>,
     /// Pings per latency measurement (10 ms apart).
     pub pings: u32,
     /// IKE SAs per setup-rate measurement.
@@ -199,16 +248,16 @@ impl Cli {
             algorithms: self.algorithms.clone(),
             packet_sizes: self.packet_sizes.clone().unwrap_or_else(|| {
                 if q {
-                    vec![1200]
+                    vec![1400]
                 } else {
-                    vec![64, 1200]
+                    vec![64, 1400]
                 }
             }),
-            udp_rates_mbps: self.udp_rates.clone().unwrap_or_else(|| {
+            udp_rates: self.udp_rates.clone().unwrap_or_else(|| {
                 if q {
-                    vec![100]
+                    vec![OfferedRate::Max]
                 } else {
-                    vec![100, 400]
+                    vec![OfferedRate::PacketsPerSecond(20_000), OfferedRate::Max]
                 }
             }),
             pings: if q { 30 } else { 200 },
@@ -255,7 +304,20 @@ mod tests {
         let p = plan(&["--quick", "--duration", "5", "--systems", "veth"]).unwrap();
         assert_eq!(p.duration_secs, 5);
         assert_eq!(p.systems, vec![SystemKind::Veth]);
+        let p = plan(&["--udp-rates", "20k,1500,max", "--packet-sizes", "64,1400"]).unwrap();
+        assert_eq!(
+            p.udp_rates,
+            vec![
+                OfferedRate::PacketsPerSecond(20_000),
+                OfferedRate::PacketsPerSecond(1500),
+                OfferedRate::Max
+            ]
+        );
+        let labels: Vec<String> = p.udp_rates.iter().map(|r| r.label()).collect();
+        assert_eq!(labels, ["20kpps", "1500pps", "max"]);
         let full = plan(&[]).unwrap();
+        assert_eq!(full.packet_sizes, vec![64, 1400]);
+        assert!(full.udp_rates.contains(&OfferedRate::Max));
         assert_eq!(full.memory_sas, vec![10_000, 100_000]);
         assert_eq!(full.systems.len(), SystemKind::ALL.len());
     }
@@ -269,6 +331,9 @@ mod tests {
             &["--loss", "120"][..],
             &["--skip", "everything"][..],
             &["--setup-sas", "0"][..],
+            &["--udp-rates", "0"][..],
+            &["--udp-rates", "fast"][..],
+            &["--packet-sizes", "1500"][..],
         ] {
             assert!(plan(args).is_err(), "{args:?} accepted");
         }

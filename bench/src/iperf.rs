@@ -13,6 +13,8 @@ use crate::systems::{SystemUnderTest, CLIENT};
 /// What one iperf3 run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
+    /// The repetition this run belongs to (0-based): ratios pair runs of the same repetition.
+    pub repetition: u32,
     /// Receiver throughput, bit/s.
     pub received_bps: f64,
     /// Sender throughput, bit/s.
@@ -27,29 +29,34 @@ pub struct Run {
     pub lost_packets: Option<u64>,
     /// UDP loss, percent.
     pub lost_percent: Option<f64>,
+    /// UDP datagrams that arrived, per second of the run.
+    pub received_pps: Option<f64>,
     /// Daemon CPU seconds during the run (both ends), when the system has daemons.
     pub daemon_cpu_secs: Option<f64>,
     /// Throughput of each reporting interval (about one second), bit/s.
     pub intervals_bps: Vec<f64>,
 }
 
-impl Run {
-    /// Received packets per second (UDP only).
-    pub fn received_pps(&self, duration: Duration) -> Option<f64> {
-        let sent = self.packets?;
-        let lost = self.lost_packets.unwrap_or(0);
-        Some(sent.saturating_sub(lost) as f64 / duration.as_secs_f64().max(1e-9))
-    }
+/// Datagrams that arrived per second: `(sent - lost) / duration` (UDP only).
+fn received_pps(
+    packets: Option<u64>,
+    lost_packets: Option<u64>,
+    duration: Duration,
+) -> Option<f64> {
+    let arrived = packets?.saturating_sub(lost_packets.unwrap_or(0));
+    Some(arrived as f64 / duration.as_secs_f64().max(1e-9))
+}
 
+impl Run {
     /// Intervals in which nothing arrived.
     pub fn stalled_intervals(&self) -> usize {
         self.intervals_bps.iter().filter(|b| **b <= 0.0).count()
     }
 }
 
-/// Runs iperf3 from the client with `options` (server and port are the system's) and measures the
-/// daemons' CPU time around it.
-pub fn run(sut: &SystemUnderTest<'_>, mut options: IperfOptions) -> Result<Run> {
+/// Runs iperf3 from the client with `options` (server and port are the system's) as part of
+/// `repetition`, and measures the daemons' CPU time around it.
+pub fn run(sut: &SystemUnderTest<'_>, mut options: IperfOptions, repetition: u32) -> Result<Run> {
     options.server = sut.target.into();
     let cpu_before = sut.daemon_cpu();
     let out = sut
@@ -71,6 +78,7 @@ pub fn run(sut: &SystemUnderTest<'_>, mut options: IperfOptions) -> Result<Run> 
         _ => None,
     };
     Ok(Run {
+        repetition,
         received_bps: report.received_bits_per_second,
         sent_bps: report.sent_bits_per_second,
         received_bytes: report.received_bytes,
@@ -78,6 +86,7 @@ pub fn run(sut: &SystemUnderTest<'_>, mut options: IperfOptions) -> Result<Run> 
         packets: report.packets,
         lost_packets: report.lost_packets,
         lost_percent: report.lost_percent,
+        received_pps: received_pps(report.packets, report.lost_packets, options.duration),
         daemon_cpu_secs,
         intervals_bps: interval_rates(&out.stdout),
     })
@@ -110,6 +119,7 @@ mod tests {
         let rates = interval_rates(json);
         assert_eq!(rates, vec![1e9, 0.0, 5e8]);
         let run = Run {
+            repetition: 0,
             received_bps: 0.0,
             sent_bps: 0.0,
             received_bytes: 0,
@@ -117,11 +127,16 @@ mod tests {
             packets: Some(1000),
             lost_packets: Some(100),
             lost_percent: Some(10.0),
+            received_pps: None,
             daemon_cpu_secs: None,
             intervals_bps: rates,
         };
         assert_eq!(run.stalled_intervals(), 1);
-        assert_eq!(run.received_pps(Duration::from_secs(2)), Some(450.0));
+        assert_eq!(
+            received_pps(Some(1000), Some(100), Duration::from_secs(2)),
+            Some(450.0)
+        );
+        assert_eq!(received_pps(None, None, Duration::from_secs(2)), None);
         assert!(interval_rates("garbage").is_empty());
     }
 }

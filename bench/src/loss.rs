@@ -8,6 +8,7 @@ use lab::IperfOptions;
 use serde::Serialize;
 
 use crate::cli::Plan;
+use crate::health::Health;
 use crate::iperf::{self, Run};
 use crate::progress::Progress;
 use crate::stats::Summary;
@@ -41,21 +42,24 @@ pub fn estimate(plan: &Plan, systems: usize) -> Duration {
     run_estimate(plan.duration()) * (plan.loss_percent.len() * systems) as u32 * plan.repetitions
 }
 
-/// Runs the sweep: per repetition, per loss rate, every system.
+/// Runs the sweep: per repetition, per loss rate, every system. A failed run makes `health` look
+/// at the system (and bring it back) before the next one.
 pub fn measure(
     plan: &Plan,
-    systems: &[SystemUnderTest<'_>],
+    systems: &mut [SystemUnderTest<'_>],
     labels: &[String],
+    health: &mut Health<'_>,
     progress: &mut Progress,
 ) -> Vec<LossResult> {
-    let targets: Vec<(usize, &SystemUnderTest<'_>)> = systems
+    let targets: Vec<usize> = systems
         .iter()
         .enumerate()
         .filter(|(_, s)| applies_to(s.spec.kind))
+        .map(|(i, _)| i)
         .collect();
     let mut results: Vec<LossResult> = Vec::new();
     for &loss in &plan.loss_percent {
-        for (i, _) in &targets {
+        for i in &targets {
             results.push(LossResult {
                 system: labels.get(*i).cloned().unwrap_or_default(),
                 loss_percent: loss,
@@ -69,8 +73,11 @@ pub fn measure(
     let duration = plan.duration();
     for rep in 0..plan.repetitions {
         for (l, &loss) in plan.loss_percent.iter().enumerate() {
-            for (t, (_, sut)) in targets.iter().enumerate() {
-                let Some(slot) = results.get_mut(l * targets.len() + t) else {
+            for (t, &index) in targets.iter().enumerate() {
+                let (Some(sut), Some(slot)) = (
+                    systems.get_mut(index),
+                    results.get_mut(l * targets.len() + t),
+                ) else {
                     continue;
                 };
                 progress.step(
@@ -88,7 +95,7 @@ pub fn measure(
                     .lab
                     .set_outer_loss(loss)
                     .map_err(crate::error::Error::from)
-                    .and_then(|()| iperf::run(sut, options));
+                    .and_then(|()| iperf::run(sut, options, rep));
                 if let Err(e) = sut.lab.set_outer_loss(0.0) {
                     slot.errors.push(format!("removing the loss: {e}"));
                 }
@@ -97,6 +104,8 @@ pub fn measure(
                     Err(e) => {
                         eprintln!("  failed: {e}");
                         slot.errors.push(e.to_string());
+                        let when = format!("TCP under {loss} % loss (repetition {})", rep + 1);
+                        health.check_one(sut, &slot.system, &when);
                     }
                 }
                 settle(Duration::from_millis(300));

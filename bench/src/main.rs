@@ -1,11 +1,13 @@
 //! eseg-bench: the packet-path benchmark. Builds one lab per system (plain veth, eseg over UDP and
 //! TCP/80, strongSwan, boringtun), keeps them all running, and measures them interleaved so drift
 //! on a shared machine hits all alike; reports a terminal table, `bench.json` with every raw figure
-//! and the machine, and `throughput.svg`. See `eseg-bench --help` and the README's "Benchmarks".
+//! and the machine, `throughput.svg` and `packet-rate.svg`, and keeps the daemons' logs. See
+//! `eseg-bench --help` and the README's "Benchmarks".
 
 mod cli;
 mod clock;
 mod error;
+mod health;
 mod iperf;
 mod latency;
 mod loadgen;
@@ -26,6 +28,7 @@ use lab::Lab;
 
 use cli::{Cli, Phase, Plan};
 use error::{Error, Result};
+use health::Health;
 use machine::Machine;
 use progress::Progress;
 use report::{Report, SystemEntry};
@@ -65,7 +68,7 @@ fn planned(plan: &Plan, systems: usize) -> Duration {
             throughput::run_estimate(plan.duration()) * cases * systems as u32 * plan.repetitions;
     }
     if plan.runs(Phase::Latency) {
-        total += latency::estimate(plan) * systems as u32;
+        total += latency::estimate(plan) * systems as u32 * plan.repetitions;
     }
     if plan.runs(Phase::Loss) {
         total += loss::estimate(plan, systems);
@@ -122,32 +125,35 @@ fn run(plan: &Plan, out: &std::path::Path) -> Result<()> {
         .collect();
     let running_specs: Vec<SystemSpec> = running.iter().map(|s| s.spec.clone()).collect();
 
+    let mut health = Health::new(out);
     let throughput = if plan.runs(Phase::Throughput) {
-        throughput::measure(plan, &running, &labels, &mut progress)
+        throughput::measure(plan, &mut running, &labels, &mut health, &mut progress)
     } else {
         Vec::new()
     };
-    let cpu = throughput::cpu_costs(&throughput, &labels);
-    let mut incidents = Vec::new();
-    check_health(&running, &labels, "latency", &mut incidents);
+    let cpu = throughput::cpu_costs(&throughput, &labels, plan.repetitions);
     let latency = if plan.runs(Phase::Latency) {
+        health.check_all(&mut running, &labels, "latency");
         latency::measure(plan, &running, &labels, &mut progress)
     } else {
         Vec::new()
     };
-    check_health(&running, &labels, "loss", &mut incidents);
     let tcp80_loss = if plan.runs(Phase::Loss) {
-        loss::measure(plan, &running, &labels, &mut progress)
+        health.check_all(&mut running, &labels, "loss");
+        loss::measure(plan, &mut running, &labels, &mut health, &mut progress)
     } else {
         Vec::new()
     };
+    save_logs(&running, &labels, out);
     drop(running);
     drop(labs);
 
     let (setup_rate, memory_per_sa) = measure_setup(plan, &eseg, &mut progress);
 
-    let mut ratios = report::throughput_ratios(&throughput, &running_specs, &labels);
+    let mut ratios = report::case_ratios(&throughput, &running_specs, &labels);
+    ratios.extend(report::cpu_ratios(&cpu, &running_specs, &labels));
     ratios.extend(report::setup_ratio(&setup_rate));
+    ratios.extend(report::memory_ratios(&memory_per_sa));
     let report = Report {
         machine,
         options: plan.clone(),
@@ -159,33 +165,33 @@ fn run(plan: &Plan, out: &std::path::Path) -> Result<()> {
         memory_per_sa,
         tcp80_loss,
         ratios,
-        incidents,
+        incidents: health.into_incidents(),
         elapsed_secs: progress.elapsed().as_secs_f64(),
     };
     write_outputs(&report, out)?;
     print!("{}", report::table::render(&report));
     eprintln!(
-        "done in {}; wrote {} and {}",
+        "done in {}; wrote bench.json, throughput.svg and packet-rate.svg to {}",
         progress::mm_ss(progress.elapsed()),
-        out.join("bench.json").display(),
-        out.join("throughput.svg").display()
+        out.display()
     );
     Ok(())
 }
 
-/// Records every system that has broken down before `phase` (a daemon died, the tunnel is
-/// gone), so the report says why its later figures are missing.
-fn check_health(
-    running: &[SystemUnderTest<'_>],
-    labels: &[String],
-    phase: &str,
-    incidents: &mut Vec<String>,
-) {
+/// Writes every running system's daemon logs to `out/logs/<label>-<daemon>.log` at the end of
+/// the packet-path phases.
+fn save_logs(running: &[SystemUnderTest<'_>], labels: &[String], out: &std::path::Path) {
+    let dir = out.join("logs");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("  cannot create {}: {e}", dir.display());
+        return;
+    }
     for (sut, label) in running.iter().zip(labels) {
-        if let Some(problem) = sut.problem() {
-            let line = format!("{label}: before the {phase} phase: {problem}");
-            eprintln!("  {line}");
-            incidents.push(line);
+        for (daemon, text) in sut.logs() {
+            let name = format!("{}-{daemon}.log", label.replace('/', "_"));
+            if let Err(e) = std::fs::write(dir.join(&name), text) {
+                eprintln!("  cannot write {name}: {e}");
+            }
         }
     }
 }
@@ -243,13 +249,27 @@ fn write_outputs(report: &Report, out: &std::path::Path) -> Result<()> {
     let json_path = out.join("bench.json");
     std::fs::write(&json_path, json)
         .map_err(|e| Error::io(format!("write {}", json_path.display()), e))?;
-    let title = format!(
-        "Throughput (median, min-max), {} on {}",
-        report.machine.date, report.machine.cpu_model
-    );
-    let svg = report::svg::throughput_chart(&report.throughput, &title);
-    let svg_path = out.join("throughput.svg");
-    std::fs::write(&svg_path, svg)
-        .map_err(|e| Error::io(format!("write {}", svg_path.display()), e))?;
+    let machine = format!("{} on {}", report.machine.date, report.machine.cpu_model);
+    let charts = [
+        (
+            "throughput.svg",
+            report::svg::throughput_chart(
+                &report.throughput,
+                &format!("TCP throughput (median, min-max), {machine}"),
+            ),
+        ),
+        (
+            "packet-rate.svg",
+            report::svg::packet_rate_chart(
+                &report.throughput,
+                &format!("UDP packets received (median, min-max), {machine}"),
+            ),
+        ),
+    ];
+    for (name, svg) in charts {
+        let path = out.join(name);
+        std::fs::write(&path, svg)
+            .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
+    }
     Ok(())
 }

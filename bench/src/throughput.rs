@@ -1,13 +1,15 @@
-//! Throughput and packet rate: iperf3 TCP with 1 and 4 streams in both directions, and UDP at
-//! fixed offered rates per packet size, each case run on every system before the next case (the
-//! system order rotating per repetition) so that drift on a shared machine hits all alike.
+//! Throughput and packet rate: iperf3 TCP with 1 and 4 streams in both directions, and UDP per
+//! packet size at fixed offered packet rates and at the sender's maximum (the path's ceiling),
+//! each case run on every system before the next case (the system order rotating per
+//! repetition) so that drift on a shared machine hits all alike.
 
 use std::time::Duration;
 
 use lab::{IperfOptions, IPERF3_PORT};
 use serde::Serialize;
 
-use crate::cli::Plan;
+use crate::cli::{OfferedRate, Plan};
+use crate::health::Health;
 use crate::iperf::{self, Run};
 use crate::progress::Progress;
 use crate::stats::Summary;
@@ -32,11 +34,14 @@ pub struct Case {
     pub streams: u32,
     /// Which way.
     pub direction: Direction,
-    /// Offered rate for UDP, Mbit/s.
-    pub offered_mbps: Option<u32>,
-    /// UDP datagram size, bytes.
+    /// Offered rate for UDP.
+    pub offered: Option<OfferedRate>,
+    /// Inner IP packet size for UDP, bytes.
     pub packet_size: Option<u32>,
 }
+
+/// IPv4 and UDP headers: an inner packet of `n` bytes carries `n - 28` bytes of iperf3 payload.
+pub const IP_UDP_HEADERS: u32 = 28;
 
 impl Case {
     /// The cases of a plan: TCP x1 and x4 both ways, then UDP per size and rate, up.
@@ -48,18 +53,18 @@ impl Case {
                     protocol: "tcp",
                     streams,
                     direction,
-                    offered_mbps: None,
+                    offered: None,
                     packet_size: None,
                 });
             }
         }
         for &size in &plan.packet_sizes {
-            for &rate in &plan.udp_rates_mbps {
+            for &rate in &plan.udp_rates {
                 cases.push(Case {
                     protocol: "udp",
                     streams: 1,
                     direction: Direction::Up,
-                    offered_mbps: Some(rate),
+                    offered: Some(rate),
                     packet_size: Some(size),
                 });
             }
@@ -67,14 +72,14 @@ impl Case {
         cases
     }
 
-    /// A short name: `tcp x4 down`, `udp 100M 1200B up`.
+    /// A short name: `tcp x4 down`, `udp 64B 20kpps up`, `udp 1400B max up`.
     pub fn label(&self) -> String {
         let dir = match self.direction {
             Direction::Up => "up",
             Direction::Down => "down",
         };
-        match (self.offered_mbps, self.packet_size) {
-            (Some(rate), Some(size)) => format!("udp {rate}M {size}B {dir}"),
+        match (self.offered, self.packet_size) {
+            (Some(rate), Some(size)) => format!("udp {size}B {} {dir}", rate.label()),
             _ => format!("{} x{} {dir}", self.protocol, self.streams),
         }
     }
@@ -84,16 +89,32 @@ impl Case {
         self.protocol == "tcp"
     }
 
-    /// The iperf3 options (the server address is filled in per system).
+    /// Whether this UDP case offers as much as the sender can: its received packet rate is the
+    /// path's ceiling.
+    pub fn is_ceiling(&self) -> bool {
+        self.offered == Some(OfferedRate::Max)
+    }
+
+    /// The iperf3 options (the server address is filled in per system). iperf3 counts its
+    /// bit rate in payload bytes, so a packet rate becomes `pps * payload * 8`; 0 is unlimited.
     pub fn options(&self, duration: Duration) -> IperfOptions {
+        let payload = self
+            .packet_size
+            .map(|size| size.saturating_sub(IP_UDP_HEADERS));
+        let udp_bitrate = self.offered.map(|rate| match rate {
+            OfferedRate::PacketsPerSecond(pps) => {
+                u64::from(pps) * u64::from(payload.unwrap_or(0)) * 8
+            }
+            OfferedRate::Max => 0,
+        });
         IperfOptions {
             server: std::net::Ipv4Addr::UNSPECIFIED.into(),
             port: IPERF3_PORT,
             duration,
             reverse: self.direction == Direction::Down,
             streams: self.streams,
-            udp_bitrate: self.offered_mbps.map(|m| u64::from(m) * 1_000_000),
-            length: self.packet_size.and_then(|s| usize::try_from(s).ok()),
+            udp_bitrate,
+            length: payload.and_then(|p| usize::try_from(p).ok()),
         }
     }
 }
@@ -134,11 +155,14 @@ pub fn run_estimate(duration: Duration) -> Duration {
     duration + Duration::from_millis(900)
 }
 
-/// Runs every case on every system, `plan.repetitions` times, interleaved.
+/// Runs every case on every system, `plan.repetitions` times, interleaved. A failed run makes
+/// `health` look at the system; if it had broken down and could be brought back, the run is made
+/// once more.
 pub fn measure(
     plan: &Plan,
-    systems: &[SystemUnderTest<'_>],
+    systems: &mut [SystemUnderTest<'_>],
     labels: &[String],
+    health: &mut Health<'_>,
     progress: &mut Progress,
 ) -> Vec<CaseResult> {
     let cases = Case::all(plan);
@@ -166,7 +190,8 @@ pub fn measure(
             let n = systems.len();
             for k in 0..n {
                 let index = (k + rep as usize) % n;
-                let (Some(sut), Some(slot)) = (systems.get(index), result.systems.get_mut(index))
+                let (Some(sut), Some(slot)) =
+                    (systems.get_mut(index), result.systems.get_mut(index))
                 else {
                     continue;
                 };
@@ -180,12 +205,17 @@ pub fn measure(
                     ),
                     run_estimate(duration),
                 );
-                match iperf::run(sut, case.options(duration)) {
-                    Ok(run) => slot.runs.push(run),
-                    Err(e) => {
-                        eprintln!("  failed: {e}");
-                        slot.errors.push(e.to_string());
+                let what = format!("throughput {} (repetition {})", case.label(), rep + 1);
+                let mut outcome = iperf::run(sut, case.options(duration), rep);
+                if let Err(e) = &outcome {
+                    eprintln!("  failed: {e}");
+                    if health.check_one(sut, &slot.system, &what) {
+                        outcome = iperf::run(sut, case.options(duration), rep);
                     }
+                }
+                match outcome {
+                    Ok(run) => slot.runs.push(run),
+                    Err(e) => slot.errors.push(e.to_string()),
                 }
                 settle(PAUSE);
             }
@@ -195,11 +225,7 @@ pub fn measure(
         for slot in &mut result.systems {
             let bps: Vec<f64> = slot.runs.iter().map(|r| r.received_bps).collect();
             slot.throughput_bps = Summary::of(&bps);
-            let pps: Vec<f64> = slot
-                .runs
-                .iter()
-                .filter_map(|r| r.received_pps(duration))
-                .collect();
+            let pps: Vec<f64> = slot.runs.iter().filter_map(|r| r.received_pps).collect();
             slot.packets_per_second = Summary::of(&pps);
             let loss: Vec<f64> = slot.runs.iter().filter_map(|r| r.lost_percent).collect();
             slot.loss_percent = Summary::of(&loss);
@@ -213,37 +239,57 @@ pub fn measure(
 pub struct CpuCost {
     /// The system's label.
     pub system: String,
-    /// Daemon CPU seconds summed over the TCP runs.
+    /// Daemon CPU seconds summed over the TCP runs whose CPU time was read.
     pub cpu_seconds: Option<f64>,
     /// Gigabytes (10^9 bytes) received over those runs.
     pub gigabytes: f64,
     /// CPU seconds per GB moved; `None` for systems without daemons (the kernel does the work).
     pub cpu_seconds_per_gb: Option<f64>,
+    /// CPU seconds per GB of each repetition's TCP runs, as (repetition, figure).
+    pub per_repetition: Vec<(u32, f64)>,
 }
 
-/// CPU-seconds per GB per system, from the TCP runs.
-pub fn cpu_costs(results: &[CaseResult], labels: &[String]) -> Vec<CpuCost> {
+/// CPU seconds and bytes summed over `runs` that have a CPU figure; `None` when none has.
+fn cpu_and_bytes<'a>(runs: impl Iterator<Item = &'a Run>) -> Option<(f64, u64)> {
+    runs.filter_map(|r| Some((r.daemon_cpu_secs?, r.received_bytes)))
+        .fold(None, |sum, (cpu, bytes)| {
+            let (c, b) = sum.unwrap_or((0.0, 0));
+            Some((c + cpu, b + bytes))
+        })
+}
+
+/// `cpu / GB`, when anything moved.
+fn per_gb(cpu: f64, bytes: u64) -> Option<f64> {
+    (bytes > 0).then(|| cpu / (bytes as f64 / 1e9))
+}
+
+/// CPU-seconds per GB per system, from the TCP runs, overall and per repetition.
+pub fn cpu_costs(results: &[CaseResult], labels: &[String], repetitions: u32) -> Vec<CpuCost> {
     labels
         .iter()
         .enumerate()
         .map(|(i, label)| {
-            let runs = results
-                .iter()
-                .filter(|r| r.case.is_tcp())
-                .filter_map(|r| r.systems.get(i))
-                .flat_map(|s| &s.runs);
-            let mut cpu = Some(0.0);
-            let mut bytes = 0u64;
-            for run in runs {
-                cpu = cpu.zip(run.daemon_cpu_secs).map(|(a, b)| a + b);
-                bytes += run.received_bytes;
-            }
-            let gigabytes = bytes as f64 / 1e9;
+            let runs = || {
+                results
+                    .iter()
+                    .filter(|r| r.case.is_tcp())
+                    .filter_map(move |r| r.systems.get(i))
+                    .flat_map(|s| &s.runs)
+            };
+            let all_bytes: u64 = runs().map(|r| r.received_bytes).sum();
+            let total = cpu_and_bytes(runs());
+            let per_repetition = (0..repetitions)
+                .filter_map(|rep| {
+                    let (cpu, bytes) = cpu_and_bytes(runs().filter(|r| r.repetition == rep))?;
+                    Some((rep, per_gb(cpu, bytes)?))
+                })
+                .collect();
             CpuCost {
                 system: label.clone(),
-                cpu_seconds: cpu,
-                gigabytes,
-                cpu_seconds_per_gb: cpu.filter(|_| gigabytes > 0.0).map(|c| c / gigabytes),
+                cpu_seconds: total.map(|(cpu, _)| cpu),
+                gigabytes: total.map_or(all_bytes, |(_, b)| b) as f64 / 1e9,
+                cpu_seconds_per_gb: total.and_then(|(cpu, bytes)| per_gb(cpu, bytes)),
+                per_repetition,
             }
         })
         .collect()

@@ -42,6 +42,7 @@ fn quick_run_writes_a_complete_report_and_chart() {
         "memory_per_sa",
         "tcp80_loss",
         "ratios",
+        "incidents",
         "elapsed_secs",
     ] {
         assert!(report.get(key).is_some(), "bench.json has no `{key}`");
@@ -67,8 +68,28 @@ fn quick_run_writes_a_complete_report_and_chart() {
         }
     }
 
-    let svg = std::fs::read_to_string(out.join("throughput.svg")).expect("throughput.svg");
-    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert!(svg.contains("<rect") && !svg.contains("NaN"));
+    let udp_case = cases
+        .iter()
+        .find(|c| c["case"]["protocol"] == "udp")
+        .expect("a UDP packet-rate case");
+    assert!(udp_case["systems"]
+        .as_array()
+        .expect("per-system results")
+        .iter()
+        .all(|s| s.get("packets_per_second").is_some() && s.get("loss_percent").is_some()));
+    for ratio in report["ratios"].as_array().expect("ratio list") {
+        assert!(ratio["of_medians"].as_f64().is_some_and(f64::is_finite));
+        assert!(ratio["metric"].is_string() && ratio["case"].is_string());
+    }
+    assert!(
+        stdout.contains("UDP received, kpps"),
+        "no packet-rate table:\n{stdout}"
+    );
+
+    for chart in ["throughput.svg", "packet-rate.svg"] {
+        let svg = std::fs::read_to_string(out.join(chart)).expect(chart);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("<rect") && !svg.contains("NaN"), "{chart}");
+    }
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -1,10 +1,109 @@
-//! The throughput comparison as a small self-contained SVG: one group of bars per case, one bar
-//! per system at its median, a whisker from min to max, on a logarithmic Mbit/s axis (plain veth
-//! is tens of times faster than any tunnel, so a linear axis would hide the tunnels).
+//! The comparison charts as small self-contained SVGs: one group of bars per case, one bar per
+//! system at its median, a whisker from min to max, on a logarithmic axis (plain veth is tens of
+//! times faster than any tunnel, so a linear axis would hide the tunnels). `throughput.svg` shows
+//! the TCP cases in Mbit/s, `packet-rate.svg` the UDP cases in packets per second received.
 
 use std::fmt::Write as _;
 
-use crate::throughput::CaseResult;
+use crate::stats::Summary;
+use crate::throughput::{CaseResult, SystemCase};
+
+/// What a chart's axis counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    /// Bars in Mbit/s.
+    MegabitsPerSecond,
+    /// Bars in thousands of packets per second.
+    KiloPacketsPerSecond,
+}
+
+impl Unit {
+    /// The grid label of `value` (in this unit).
+    fn label(self, value: f64) -> String {
+        match self {
+            Unit::MegabitsPerSecond if value >= 1000.0 => format!("{} Gbit/s", value / 1000.0),
+            Unit::MegabitsPerSecond => format!("{value} Mbit/s"),
+            Unit::KiloPacketsPerSecond if value >= 1000.0 => format!("{} Mpps", value / 1000.0),
+            Unit::KiloPacketsPerSecond => format!("{value} kpps"),
+        }
+    }
+
+    /// The unit's name in bar tooltips.
+    fn name(self) -> &'static str {
+        match self {
+            Unit::MegabitsPerSecond => "Mbit/s",
+            Unit::KiloPacketsPerSecond => "kpps",
+        }
+    }
+}
+
+/// One bar: a system's figure in the chart's unit.
+struct Bar {
+    system: String,
+    value: Option<Summary>,
+}
+
+/// The bars of one case.
+struct Group {
+    label: String,
+    bars: Vec<Bar>,
+}
+
+/// `summary` divided by `scale`.
+fn scaled(summary: Option<&Summary>, scale: f64) -> Option<Summary> {
+    summary.map(|s| Summary {
+        min: s.min / scale,
+        median: s.median / scale,
+        max: s.max / scale,
+        count: s.count,
+    })
+}
+
+/// The groups of the cases `keep` selects, each bar `figure(system) / scale`.
+fn groups(
+    results: &[CaseResult],
+    keep: impl Fn(&CaseResult) -> bool,
+    figure: impl Fn(&SystemCase) -> Option<&Summary>,
+    scale: f64,
+) -> Vec<Group> {
+    results
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| Group {
+            label: r.label.clone(),
+            bars: r
+                .systems
+                .iter()
+                .map(|s| Bar {
+                    system: s.system.clone(),
+                    value: scaled(figure(s), scale),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The TCP throughput chart of `results` (Mbit/s), titled `title`.
+pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
+    let groups = groups(
+        results,
+        |r| r.case.is_tcp(),
+        |s| s.throughput_bps.as_ref(),
+        1e6,
+    );
+    chart(&groups, title, Unit::MegabitsPerSecond)
+}
+
+/// The UDP packet-rate chart of `results` (kpps received), titled `title`.
+pub fn packet_rate_chart(results: &[CaseResult], title: &str) -> String {
+    let groups = groups(
+        results,
+        |r| !r.case.is_tcp(),
+        |s| s.packets_per_second.as_ref(),
+        1e3,
+    );
+    chart(&groups, title, Unit::KiloPacketsPerSecond)
+}
 
 /// Bar colours, one per system in order.
 const PALETTE: [&str; 8] = [
@@ -13,14 +112,20 @@ const PALETTE: [&str; 8] = [
 
 const BAR: f64 = 18.0;
 const GROUP_GAP: f64 = 22.0;
+/// Smallest room left of the plot (the axis labels).
 const LEFT: f64 = 70.0;
 const TOP: f64 = 50.0;
 const PLOT_HEIGHT: f64 = 300.0;
 const BOTTOM: f64 = 90.0;
 /// Room per legend entry.
 const LEGEND_STEP: f64 = 130.0;
-/// Wide enough for the title.
+/// The narrowest chart.
 const MIN_WIDTH: f64 = 640.0;
+/// Average advance of an 11-pixel sans-serif character, and of the 14-pixel title's.
+const CHAR_WIDTH: f64 = 6.5;
+const TITLE_CHAR_WIDTH: f64 = 8.0;
+/// Case labels are rotated by this many degrees.
+const LABEL_ANGLE: f64 = 35.0;
 
 /// Escapes text for SVG.
 fn escape(text: &str) -> String {
@@ -30,18 +135,17 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The chart of `results` (throughput in Mbit/s), titled `title`.
-pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
+/// The bar chart of `groups` in `unit`, titled `title`.
+fn chart(results: &[Group], title: &str, unit: Unit) -> String {
     let systems: Vec<String> = results
         .first()
-        .map(|r| r.systems.iter().map(|s| s.system.clone()).collect())
+        .map(|r| r.bars.iter().map(|s| s.system.clone()).collect())
         .unwrap_or_default();
     let values = results
         .iter()
-        .flat_map(|r| &r.systems)
-        .filter_map(|s| s.throughput_bps.as_ref())
+        .flat_map(|r| &r.bars)
+        .filter_map(|s| s.value.as_ref())
         .flat_map(|s| [s.min, s.max])
-        .map(|bps| bps / 1e6)
         .filter(|m| *m > 0.0);
     let (mut low, mut high) = (f64::MAX, f64::MIN);
     for v in values {
@@ -53,13 +157,22 @@ pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
     }
     let lo_exp = low.log10().floor() as i32;
     let hi_exp = (high.log10().ceil() as i32).max(lo_exp + 1);
-    let y = |mbps: f64| {
-        let e = mbps.max(10f64.powi(lo_exp)).log10();
+    let y = |value: f64| {
+        let e = value.max(10f64.powi(lo_exp)).log10();
         TOP + PLOT_HEIGHT * (1.0 - (e - f64::from(lo_exp)) / f64::from(hi_exp - lo_exp))
     };
     let group_width = BAR * systems.len() as f64 + GROUP_GAP;
-    let width = (LEFT + group_width * results.len().max(1) as f64 + 20.0)
-        .max(LEFT + LEGEND_STEP * systems.len() as f64)
+    // The first case label, rotated about the middle of its group, must not run off the left.
+    let longest_label = results
+        .iter()
+        .map(|r| r.label.chars().count())
+        .max()
+        .unwrap_or(0) as f64;
+    let label_reach = longest_label * CHAR_WIDTH * LABEL_ANGLE.to_radians().cos();
+    let left = LEFT.max(label_reach - group_width / 2.0 + 10.0);
+    let width = (left + group_width * results.len().max(1) as f64 + 20.0)
+        .max(left + LEGEND_STEP * systems.len() as f64)
+        .max(left + TITLE_CHAR_WIDTH * title.chars().count() as f64)
         .max(MIN_WIDTH);
     let height = TOP + PLOT_HEIGHT + BOTTOM;
     let mut svg = String::new();
@@ -70,12 +183,12 @@ pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
     );
     let _ = writeln!(
         svg,
-        "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{LEFT}\" y=\"18\" \
+        "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left:.1}\" y=\"18\" \
          font-size=\"14\">{}</text>",
         escape(title)
     );
     for (i, system) in systems.iter().enumerate() {
-        let x = LEFT + LEGEND_STEP * i as f64;
+        let x = left + LEGEND_STEP * i as f64;
         let colour = PALETTE[i % PALETTE.len()];
         let _ = writeln!(
             svg,
@@ -86,46 +199,43 @@ pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
         );
     }
     for exp in lo_exp..=hi_exp {
-        let mbps = 10f64.powi(exp);
-        let gy = y(mbps);
-        let label = if mbps >= 1000.0 {
-            format!("{} Gbit/s", mbps / 1000.0)
-        } else {
-            format!("{mbps} Mbit/s")
-        };
+        let value = 10f64.powi(exp);
+        let gy = y(value);
+        let label = unit.label(value);
         let _ = writeln!(
             svg,
-            "<line x1=\"{LEFT}\" y1=\"{gy:.1}\" x2=\"{:.1}\" y2=\"{gy:.1}\" stroke=\"#ddd\"/>\
+            "<line x1=\"{left:.1}\" y1=\"{gy:.1}\" x2=\"{:.1}\" y2=\"{gy:.1}\" stroke=\"#ddd\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>",
             width - 20.0,
-            LEFT - 4.0,
+            left - 4.0,
             gy + 4.0
         );
     }
     let base = TOP + PLOT_HEIGHT;
     for (g, result) in results.iter().enumerate() {
-        let gx = LEFT + GROUP_GAP / 2.0 + group_width * g as f64;
-        for (i, s) in result.systems.iter().enumerate() {
-            let Some(summary) = &s.throughput_bps else {
+        let gx = left + GROUP_GAP / 2.0 + group_width * g as f64;
+        for (i, s) in result.bars.iter().enumerate() {
+            let Some(summary) = &s.value else {
                 continue;
             };
             let x = gx + BAR * i as f64;
-            let top = y(summary.median / 1e6);
+            let top = y(summary.median);
             let colour = PALETTE[i % PALETTE.len()];
             let _ = writeln!(
                 svg,
                 "<rect x=\"{x:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\">\
-                 <title>{}: {}: {:.1} Mbit/s (min {:.1}, max {:.1})</title></rect>",
+                 <title>{}: {}: {:.1} {unit} (min {:.1}, max {:.1})</title></rect>",
                 BAR - 2.0,
                 (base - top).max(0.0),
                 escape(&s.system),
                 escape(&result.label),
-                summary.median / 1e6,
-                summary.min / 1e6,
-                summary.max / 1e6
+                summary.median,
+                summary.min,
+                summary.max,
+                unit = unit.name(),
             );
             let cx = x + (BAR - 2.0) / 2.0;
-            let (y_min, y_max) = (y(summary.min / 1e6), y(summary.max / 1e6));
+            let (y_min, y_max) = (y(summary.min), y(summary.max));
             let _ = writeln!(
                 svg,
                 "<path d=\"M{cx:.1} {y_min:.1}V{y_max:.1}M{:.1} {y_min:.1}h6M{:.1} {y_max:.1}h6\" \
@@ -137,7 +247,7 @@ pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
         let lx = gx + (group_width - GROUP_GAP) / 2.0;
         let _ = writeln!(
             svg,
-            "<text x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"end\" transform=\"rotate(-35 {lx:.1} {:.1})\">{}</text>",
+            "<text x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"end\" transform=\"rotate(-{LABEL_ANGLE} {lx:.1} {:.1})\">{}</text>",
             base + 14.0,
             base + 14.0,
             escape(&result.label)
@@ -145,7 +255,7 @@ pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
     }
     let _ = writeln!(
         svg,
-        "<line x1=\"{LEFT}\" y1=\"{base:.1}\" x2=\"{:.1}\" y2=\"{base:.1}\" stroke=\"black\"/>\n</svg>",
+        "<line x1=\"{left:.1}\" y1=\"{base:.1}\" x2=\"{:.1}\" y2=\"{base:.1}\" stroke=\"black\"/>\n</svg>",
         width - 20.0
     );
     svg
@@ -154,8 +264,8 @@ pub fn throughput_chart(results: &[CaseResult], title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Summary;
-    use crate::throughput::{Case, Direction, SystemCase};
+    use crate::cli::OfferedRate;
+    use crate::throughput::{Case, Direction};
 
     fn case(label: &str, bars: &[(&str, &[f64])]) -> CaseResult {
         CaseResult {
@@ -164,7 +274,7 @@ mod tests {
                 protocol: "tcp",
                 streams: 1,
                 direction: Direction::Up,
-                offered_mbps: None,
+                offered: None,
                 packet_size: None,
             },
             systems: bars
@@ -179,6 +289,28 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn the_packet_rate_chart_shows_only_udp_cases_in_kpps() {
+        let mut udp = case("udp 64B max up", &[("veth", &[9e6]), ("eseg-udp", &[2e6])]);
+        udp.case.protocol = "udp";
+        udp.case.offered = Some(OfferedRate::Max);
+        udp.case.packet_size = Some(64);
+        for (system, pps) in udp.systems.iter_mut().zip([[60e3, 70e3], [20e3, 25e3]]) {
+            system.packets_per_second = Summary::of(&pps);
+        }
+        let results = vec![
+            case("tcp x1 up", &[("veth", &[15e9]), ("eseg-udp", &[5e8])]),
+            udp,
+        ];
+        let pps = packet_rate_chart(&results, "pps");
+        assert_eq!(pps.matches("<title>").count(), 2);
+        assert!(pps.contains("udp 64B max up") && !pps.contains("tcp x1 up"));
+        assert!(pps.contains("eseg-udp: udp 64B max up: 22.5 kpps (min 20.0, max 25.0)"));
+        assert!(pps.contains("10 kpps") && pps.contains("100 kpps"));
+        let tcp = throughput_chart(&results, "tcp");
+        assert!(tcp.contains("tcp x1 up") && !tcp.contains("udp 64B"));
     }
 
     #[test]

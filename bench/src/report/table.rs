@@ -47,6 +47,7 @@ pub fn spread(summary: Option<&Summary>, scale: f64, digits: usize) -> String {
     }
 }
 
+/// `value` with `digits` decimals, or `-`.
 fn opt(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
 }
@@ -68,78 +69,25 @@ pub fn render(report: &Report) -> String {
     for s in report.systems.iter().filter(|s| s.status != "ran") {
         let _ = writeln!(out, "not measured: {}: {}", s.label, s.status);
     }
-    for incident in &report.incidents {
-        let _ = writeln!(out, "broke down: {incident}");
+    for i in &report.incidents {
+        let _ = writeln!(
+            out,
+            "broke down: {} ({}): {}; {}{}",
+            i.system,
+            i.when,
+            i.problem,
+            i.recovery,
+            if i.logs.is_empty() {
+                String::new()
+            } else {
+                format!(" (logs: {})", i.logs.join(", "))
+            }
+        );
     }
-    if let Some(first) = report.throughput.first() {
-        let mut headers = vec!["throughput, Mbit/s".to_owned()];
-        headers.extend(first.systems.iter().map(|s| s.system.clone()));
-        let rows: Vec<Vec<String>> = report
-            .throughput
-            .iter()
-            .map(|case| {
-                let mut row = vec![case.label.clone()];
-                for s in &case.systems {
-                    let mut cell = spread(s.throughput_bps.as_ref(), 1e6, 0);
-                    if let Some(loss) = &s.loss_percent {
-                        let pps = spread(s.packets_per_second.as_ref(), 1e3, 1);
-                        let _ = write!(cell, " [{pps} kpps, loss {:.1}%]", loss.median);
-                    }
-                    if !s.errors.is_empty() {
-                        let _ = write!(cell, " ({} failed)", s.errors.len());
-                    }
-                    row.push(cell);
-                }
-                row
-            })
-            .collect();
-        let _ = writeln!(out, "\n{}", grid(&headers, &rows));
-    }
-    if !report.ratios.is_empty() {
-        let headers = ["ratio", "case", "of medians", "per repetition (min-max)"]
-            .map(str::to_owned)
-            .to_vec();
-        let rows: Vec<Vec<String>> = report
-            .ratios
-            .iter()
-            .map(|r| {
-                vec![
-                    r.name.clone(),
-                    r.case.clone(),
-                    format!("{:.3}", r.of_medians),
-                    spread(r.per_repetition.as_ref(), 1.0, 3),
-                ]
-            })
-            .collect();
-        let _ = writeln!(out, "{}", grid(&headers, &rows));
-    }
-    if !report.latency.is_empty() {
-        let headers = [
-            "ping RTT, ms",
-            "idle p50",
-            "idle p99",
-            "loaded p50",
-            "loaded p99",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        let rows: Vec<Vec<String>> = report
-            .latency
-            .iter()
-            .map(|l| {
-                let idle = l.idle.as_ref();
-                let loaded = l.loaded.as_ref();
-                vec![
-                    l.system.clone(),
-                    opt(idle.and_then(|r| r.p50_ms), 3),
-                    opt(idle.and_then(|r| r.p99_ms), 3),
-                    opt(loaded.and_then(|r| r.p50_ms), 3),
-                    opt(loaded.and_then(|r| r.p99_ms), 3),
-                ]
-            })
-            .collect();
-        let _ = writeln!(out, "{}", grid(&headers, &rows));
-    }
+    out.push_str(&throughput_table(report));
+    out.push_str(&packet_rate_table(report));
+    out.push_str(&ratio_table(report));
+    out.push_str(&latency_table(report));
     if !report.setup_rate.is_empty() {
         let headers = [
             "IKE SA setup (responder)",
@@ -248,6 +196,132 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "{}", grid(&headers, &rows));
     }
     out
+}
+
+/// TCP throughput per case and system, Mbit/s.
+fn throughput_table(report: &Report) -> String {
+    let tcp: Vec<_> = report
+        .throughput
+        .iter()
+        .filter(|c| c.case.is_tcp())
+        .collect();
+    let Some(first) = tcp.first() else {
+        return String::new();
+    };
+    let mut headers = vec!["TCP throughput, Mbit/s".to_owned()];
+    headers.extend(first.systems.iter().map(|s| s.system.clone()));
+    let rows: Vec<Vec<String>> = tcp
+        .iter()
+        .map(|case| {
+            let mut row = vec![case.label.clone()];
+            for s in &case.systems {
+                let mut cell = spread(s.throughput_bps.as_ref(), 1e6, 0);
+                if !s.errors.is_empty() {
+                    let _ = write!(cell, " ({} failed)", s.errors.len());
+                }
+                row.push(cell);
+            }
+            row
+        })
+        .collect();
+    format!("\n{}\n", grid(&headers, &rows))
+}
+
+/// UDP packets per second that arrived, per case and system, with the loss.
+fn packet_rate_table(report: &Report) -> String {
+    let udp: Vec<_> = report
+        .throughput
+        .iter()
+        .filter(|c| !c.case.is_tcp())
+        .collect();
+    let Some(first) = udp.first() else {
+        return String::new();
+    };
+    let mut headers = vec!["UDP received, kpps (loss %)".to_owned()];
+    headers.extend(first.systems.iter().map(|s| s.system.clone()));
+    let rows: Vec<Vec<String>> = udp
+        .iter()
+        .map(|case| {
+            let mut row = vec![case.label.clone()];
+            for s in &case.systems {
+                let mut cell = spread(s.packets_per_second.as_ref(), 1e3, 1);
+                if let Some(loss) = &s.loss_percent {
+                    let _ = write!(cell, " ({:.1}%)", loss.median);
+                }
+                if !s.errors.is_empty() {
+                    let _ = write!(cell, " ({} failed)", s.errors.len());
+                }
+                row.push(cell);
+            }
+            row
+        })
+        .collect();
+    format!("{}\n", grid(&headers, &rows))
+}
+
+/// Every ratio: the median ratio and the spread of the per-repetition ratios.
+fn ratio_table(report: &Report) -> String {
+    if report.ratios.is_empty() {
+        return String::new();
+    }
+    let headers = [
+        "ratio",
+        "metric",
+        "case",
+        "of medians",
+        "per repetition: median (min-max)",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let rows: Vec<Vec<String>> = report
+        .ratios
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.metric.clone(),
+                r.case.clone(),
+                format!("{:.3}", r.of_medians),
+                spread(r.per_repetition.as_ref(), 1.0, 3),
+            ]
+        })
+        .collect();
+    format!("{}\n", grid(&headers, &rows))
+}
+
+/// Ping RTT percentiles idle and loaded: median over the repetitions (min-max).
+fn latency_table(report: &Report) -> String {
+    if report.latency.is_empty() {
+        return String::new();
+    }
+    let headers = [
+        "ping RTT, ms",
+        "idle p50",
+        "idle p99",
+        "loaded p50",
+        "loaded p99",
+        "replies",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let rows: Vec<Vec<String>> = report
+        .latency
+        .iter()
+        .map(|l| {
+            let all = l.idle.runs.iter().chain(&l.loaded.runs);
+            let sent: u32 = all.clone().map(|r| r.sent).sum();
+            let received: usize = all.map(|r| r.received).sum();
+            vec![
+                l.system.clone(),
+                spread(l.idle.p50_ms.as_ref(), 1.0, 2),
+                spread(l.idle.p99_ms.as_ref(), 1.0, 2),
+                spread(l.loaded.p50_ms.as_ref(), 1.0, 2),
+                spread(l.loaded.p99_ms.as_ref(), 1.0, 2),
+                format!("{received}/{sent}"),
+            ]
+        })
+        .collect();
+    format!("{}\n", grid(&headers, &rows))
 }
 
 #[cfg(test)]

@@ -163,6 +163,7 @@ pub struct SystemUnderTest<'lab> {
     /// The core address traffic is sent to (through the tunnel, if any).
     pub target: Ipv4Addr,
     daemons: Vec<Daemon<'lab>>,
+    eseg: EsegBinaries,
     _iperf3: ProcessGuard,
 }
 
@@ -173,28 +174,10 @@ impl<'lab> SystemUnderTest<'lab> {
     /// Brings `spec` up in `lab` (a fresh lab with one client and no router) and checks that the
     /// core answers pings from the client.
     pub fn start(spec: &SystemSpec, lab: &'lab Lab, eseg: &EsegBinaries) -> Result<Self> {
-        let daemons = match spec.kind {
-            SystemKind::Veth => {
-                veth::route(lab)?;
-                Vec::new()
-            }
-            SystemKind::EsegUdp => eseg::start(lab, eseg, spec.esp(), eseg::Transport::Udp)?
-                .into_iter()
-                .map(Daemon::Process)
-                .collect(),
-            SystemKind::EsegTcp => eseg::start(lab, eseg, spec.esp(), eseg::Transport::Tcp)?
-                .into_iter()
-                .map(Daemon::Process)
-                .collect(),
-            SystemKind::Strongswan => strongswan::start(lab, spec.esp())?
-                .into_iter()
-                .map(Daemon::Charon)
-                .collect(),
-            SystemKind::Boringtun => boringtun::start(lab)?
-                .into_iter()
-                .map(Daemon::Process)
-                .collect(),
-        };
+        if spec.kind == SystemKind::Veth {
+            veth::route(lab)?;
+        }
+        let daemons = start_daemons(spec, lab, eseg)?;
         let target = lab.addresses().core;
         let iperf3 = lab.iperf3_server(Host::Core, IPERF3_PORT)?;
         if !lab.ping(CLIENT, target.into(), 3)? {
@@ -208,8 +191,51 @@ impl<'lab> SystemUnderTest<'lab> {
             lab,
             target,
             daemons,
+            eseg: eseg.clone(),
             _iperf3: iperf3,
         })
+    }
+
+    /// Brings a broken-down system back and says how: strongSwan with both daemons alive
+    /// re-initiates its tunnel; otherwise every daemon is stopped and started again. The caller
+    /// checks [`SystemUnderTest::problem`] afterwards.
+    pub fn recover(&mut self) -> Result<String> {
+        if self.spec.kind == SystemKind::Veth {
+            return Err(Error::Failed("plain veth has no daemon to restart".into()));
+        }
+        let all_alive = self.daemons.iter().all(|d| d.pid().is_some_and(is_alive));
+        if let (SystemKind::Strongswan, true, Some(Daemon::Charon(client))) =
+            (self.spec.kind, all_alive, self.daemons.last())
+        {
+            strongswan::reinitiate(client)?;
+            return Ok("re-initiated the strongSwan tunnel".into());
+        }
+        while let Some(daemon) = self.daemons.pop() {
+            drop(daemon);
+        }
+        self.daemons = start_daemons(&self.spec, self.lab, &self.eseg)?;
+        Ok("restarted its daemons".into())
+    }
+
+    /// Every daemon's log so far, as (name, text): charon's log file, or a program's stderr
+    /// and stdout.
+    pub fn logs(&self) -> Vec<(String, String)> {
+        self.daemons
+            .iter()
+            .map(|daemon| match daemon {
+                Daemon::Charon(c) => (
+                    c.dir()
+                        .file_name()
+                        .map_or_else(|| "charon".into(), |n| n.to_string_lossy().into_owned()),
+                    c.log(),
+                ),
+                Daemon::Process(p) => {
+                    let program = p.command().split_whitespace().next().unwrap_or("daemon");
+                    let name = program.rsplit('/').next().unwrap_or(program).to_owned();
+                    (name, format!("{}{}", p.stderr(), p.stdout()))
+                }
+            })
+            .collect()
     }
 
     /// What is wrong with the system now, if anything: a daemon has exited, or the core no
@@ -242,6 +268,33 @@ impl<'lab> SystemUnderTest<'lab> {
             .map(|d| d.pid().and_then(lab::cpu_time_of))
             .sum()
     }
+}
+
+/// Starts the daemons of `spec` in `lab` and brings its tunnel up.
+fn start_daemons<'lab>(
+    spec: &SystemSpec,
+    lab: &'lab Lab,
+    eseg: &EsegBinaries,
+) -> Result<Vec<Daemon<'lab>>> {
+    Ok(match spec.kind {
+        SystemKind::Veth => Vec::new(),
+        SystemKind::EsegUdp => eseg::start(lab, eseg, spec.esp(), eseg::Transport::Udp)?
+            .into_iter()
+            .map(Daemon::Process)
+            .collect(),
+        SystemKind::EsegTcp => eseg::start(lab, eseg, spec.esp(), eseg::Transport::Tcp)?
+            .into_iter()
+            .map(Daemon::Process)
+            .collect(),
+        SystemKind::Strongswan => strongswan::start(lab, spec.esp())?
+            .into_iter()
+            .map(Daemon::Charon)
+            .collect(),
+        SystemKind::Boringtun => boringtun::start(lab)?
+            .into_iter()
+            .map(Daemon::Process)
+            .collect(),
+    })
 }
 
 /// Whether process `pid` exists and has not exited (a zombie waiting to be reaped has).

@@ -30,6 +30,21 @@ pub fn start<'lab>(lab: &'lab Lab, algorithm: &str) -> Result<Vec<Charon<'lab>>>
     Ok(vec![gateway, client])
 }
 
+/// Brings the tunnel of a running strongSwan client up again: deletes what is left of the old
+/// IKE SA (if anything) and initiates a new one.
+pub fn reinitiate(client: &Charon<'_>) -> Result<()> {
+    let _ = client.terminate_ike("c");
+    let up = client.initiate("c", "net", Duration::from_secs(15))?;
+    if up.succeeded() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "strongSwan tunnel did not come up again: {}",
+            up.text()
+        )))
+    }
+}
+
 fn with_esp(mut conf: SwanctlConf, algorithm: &str) -> SwanctlConf {
     for connection in &mut conf.connections {
         for child in &mut connection.children {
