@@ -299,11 +299,10 @@ fn auth_payloads_verify_from_the_captured_messages() {
     }
 }
 
-#[test]
-fn child_sa_keymat_gives_strongswans_esp_keys() {
-    let v = Vectors::load();
+/// KEYMAT of the captured CHILD SA (AES-GCM-16 256, no PFS) from the vectors' SK_d and nonces.
+fn esp_keys(v: &Vectors) -> ChildKeys {
     let esp = CipherSuite::new(EncrAlg::AesGcm16_256, None).unwrap();
-    let child = ChildKeys::derive(
+    ChildKeys::derive(
         PrfAlg::HmacSha256,
         &v.secret("sk_d"),
         &esp,
@@ -311,7 +310,13 @@ fn child_sa_keymat_gives_strongswans_esp_keys() {
         v.get("ni"),
         v.get("nr"),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn child_sa_keymat_gives_strongswans_esp_keys() {
+    let v = Vectors::load();
+    let child = esp_keys(&v);
     let i2r = child.direction(Direction::InitiatorToResponder);
     let r2i = child.direction(Direction::ResponderToInitiator);
     assert_eq!(i2r.encr_key_with_salt().expose(), v.get("esp_encr_key_i2r"));
@@ -341,16 +346,7 @@ fn open_esp(key: &[u8], salt: &[u8], packet: &[u8]) -> (Vec<u8>, u8) {
 #[test]
 fn captured_esp_packets_open_with_the_derived_keys() {
     let v = Vectors::load();
-    let esp = CipherSuite::new(EncrAlg::AesGcm16_256, None).unwrap();
-    let child = ChildKeys::derive(
-        PrfAlg::HmacSha256,
-        &v.secret("sk_d"),
-        &esp,
-        None,
-        v.get("ni"),
-        v.get("nr"),
-    )
-    .unwrap();
+    let child = esp_keys(&v);
     for (direction, packet, source) in [
         (
             Direction::InitiatorToResponder,

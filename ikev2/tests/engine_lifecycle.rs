@@ -47,6 +47,34 @@ fn live_children(events: &[Event]) -> BTreeSet<ChildSaId> {
     live
 }
 
+/// After [`Pair::connect`] on the client's IKE SA `sa`: the client's first CHILD SA, the server's
+/// IKE SA and the server's first CHILD SA.
+fn first_child_sas(
+    pair: &Pair,
+    sa: ikev2::IkeSaHandle,
+) -> (ChildSaId, ikev2::IkeSaHandle, ChildSaId) {
+    let server_sa = pair.server_events[0].sa();
+    (
+        pair.client.child_sas(sa)[0],
+        server_sa,
+        pair.server.child_sas(server_sa)[0],
+    )
+}
+
+/// Neither side holds a CHILD SA, by its counts and by the events it reported.
+fn assert_no_child_sas_left(pair: &Pair) {
+    assert_eq!(pair.client.child_sa_count(), 0, "client CHILD SAs");
+    assert_eq!(pair.server.child_sa_count(), 0, "server CHILD SAs");
+    assert!(
+        live_children(&pair.client_events).is_empty(),
+        "client events"
+    );
+    assert!(
+        live_children(&pair.server_events).is_empty(),
+        "server events"
+    );
+}
+
 #[test]
 fn loss_of_any_single_establishment_message_recovers() {
     for n in 0..4 {
@@ -149,12 +177,7 @@ fn close_from_either_side_leaves_no_state() {
         assert_eq!(Pair::closed(local), vec![&CloseReason::Local]);
         assert_eq!(Pair::closed(remote), vec![&CloseReason::PeerDeleted]);
         assert_eq!(pair.client.ike_sa_count() + pair.server.ike_sa_count(), 0);
-        assert_eq!(
-            pair.client.child_sa_count() + pair.server.child_sa_count(),
-            0
-        );
-        assert!(live_children(&pair.client_events).is_empty());
-        assert!(live_children(&pair.server_events).is_empty());
+        assert_no_child_sas_left(&pair);
         assert_eq!(pair.pool.in_use(), 0);
     }
 }
@@ -208,12 +231,7 @@ fn additional_child_sa_and_deletes_in_both_directions() {
         .delete_child(pair.now, server_sa, first)
         .unwrap();
     pair.drive();
-    assert_eq!(
-        pair.client.child_sa_count() + pair.server.child_sa_count(),
-        0
-    );
-    assert!(live_children(&pair.client_events).is_empty());
-    assert!(live_children(&pair.server_events).is_empty());
+    assert_no_child_sas_left(&pair);
     assert!(pair.client.is_established(sa));
     let reasons: Vec<ChildDeleteReason> = pair
         .client_events
@@ -292,9 +310,7 @@ fn child_rekey_with_pfs() {
 fn simultaneous_rekey_converges_to_one_child_sa() {
     let mut pair = Pair::default_pair();
     let sa = pair.connect();
-    let client_child = pair.client.child_sas(sa)[0];
-    let server_sa = pair.server_events[0].sa();
-    let server_child = pair.server.child_sas(server_sa)[0];
+    let (client_child, server_sa, server_child) = first_child_sas(&pair, sa);
     pair.client.rekey_child(pair.now, sa, client_child).unwrap();
     pair.server
         .rekey_child(pair.now, server_sa, server_child)
@@ -566,9 +582,7 @@ fn hard_packet_limit_deletes_the_child_sa() {
 fn rekey_of_a_child_sa_being_deleted_gets_temporary_failure() {
     let mut pair = Pair::default_pair();
     let sa = pair.connect();
-    let client_child = pair.client.child_sas(sa)[0];
-    let server_sa = pair.server_events[0].sa();
-    let server_child = pair.server.child_sas(server_sa)[0];
+    let (client_child, server_sa, server_child) = first_child_sas(&pair, sa);
     pair.client
         .delete_child(pair.now, sa, client_child)
         .unwrap();
@@ -577,10 +591,7 @@ fn rekey_of_a_child_sa_being_deleted_gets_temporary_failure() {
         .unwrap();
     pair.drive();
     pair.advance(Duration::from_secs(60));
-    assert_eq!(pair.client.child_sa_count(), 0);
-    assert_eq!(pair.server.child_sa_count(), 0);
-    assert!(live_children(&pair.client_events).is_empty());
-    assert!(live_children(&pair.server_events).is_empty());
+    assert_no_child_sas_left(&pair);
     assert_eq!(
         Pair::installed(&pair.server_events).len(),
         1,
@@ -670,9 +681,7 @@ fn pfs_group_asked_for_with_invalid_ke_is_used_on_retry() {
 fn simultaneous_deletes_of_the_same_child_sa() {
     let mut pair = Pair::default_pair();
     let sa = pair.connect();
-    let client_child = pair.client.child_sas(sa)[0];
-    let server_sa = pair.server_events[0].sa();
-    let server_child = pair.server.child_sas(server_sa)[0];
+    let (client_child, server_sa, server_child) = first_child_sas(&pair, sa);
     pair.client
         .delete_child(pair.now, sa, client_child)
         .unwrap();
@@ -680,10 +689,7 @@ fn simultaneous_deletes_of_the_same_child_sa() {
         .delete_child(pair.now, server_sa, server_child)
         .unwrap();
     pair.drive();
-    assert_eq!(
-        pair.client.child_sa_count() + pair.server.child_sa_count(),
-        0
-    );
+    assert_no_child_sas_left(&pair);
     for events in [&pair.client_events, &pair.server_events] {
         let deleted = events
             .iter()

@@ -325,16 +325,11 @@ fn reparse_equal(bytes: &[u8]) {
 }
 
 fn vectors() -> Vec<Vec<u8>> {
-    [
-        include_str!("data/wire/ike_sa_init_request.hex"),
-        include_str!("data/wire/ike_sa_init_response.hex"),
-        include_str!("data/wire/ike_auth_request.hex"),
-        include_str!("data/wire/ike_auth_response.hex"),
-    ]
-    .iter()
-    .map(|text| hex::decode(text.trim()).expect("hex"))
-    .chain([wire_support::sample_message().emit().expect("emits")])
-    .collect()
+    wire_support::STRONGSWAN_MESSAGES
+        .iter()
+        .map(|name| wire_support::strongswan_vector(name))
+        .chain([wire_support::sample_message().emit().expect("emits")])
+        .collect()
 }
 
 proptest! {

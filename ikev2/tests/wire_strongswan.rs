@@ -4,6 +4,8 @@
 //! the IKE_AUTH ones without their non-ESP marker). The two `*_plaintext` files are the decrypted
 //! SK contents that strongSwan logged ("plain => ..." in its ENC debug output).
 
+mod wire_support;
+
 use std::net::Ipv4Addr;
 
 use ikev2::wire::{
@@ -11,34 +13,7 @@ use ikev2::wire::{
     ConfigAttributeType, DhGroup, EncrId, EsnId, ExchangeType, IdType, Message, Notify, NotifyType,
     PayloadBody, PayloadType, PrfId, ProtocolId, TrafficSelector, Transform, TransformId,
 };
-
-fn vector(text: &str) -> Vec<u8> {
-    hex::decode(text.trim()).expect("test vector is hex")
-}
-
-fn sa_init_request() -> Vec<u8> {
-    vector(include_str!("data/wire/ike_sa_init_request.hex"))
-}
-
-fn sa_init_response() -> Vec<u8> {
-    vector(include_str!("data/wire/ike_sa_init_response.hex"))
-}
-
-fn auth_request() -> Vec<u8> {
-    vector(include_str!("data/wire/ike_auth_request.hex"))
-}
-
-fn auth_response() -> Vec<u8> {
-    vector(include_str!("data/wire/ike_auth_response.hex"))
-}
-
-fn auth_request_plaintext() -> Vec<u8> {
-    vector(include_str!("data/wire/ike_auth_request_plaintext.hex"))
-}
-
-fn auth_response_plaintext() -> Vec<u8> {
-    vector(include_str!("data/wire/ike_auth_response_plaintext.hex"))
-}
+use wire_support::strongswan_vector;
 
 const SPI_I: u64 = 0x1f81_1986_8733_68cb;
 const SPI_R: u64 = 0x49bc_2a28_b62c_3d7a;
@@ -126,7 +101,7 @@ fn check_sa_init_common(message: &Message<'_>, length: u32) {
 
 #[test]
 fn ike_sa_init_request_fields() {
-    let bytes = sa_init_request();
+    let bytes = strongswan_vector("ike_sa_init_request");
     let message = Message::parse(&bytes).expect("parses");
     check_sa_init_common(&message, 232);
     assert_eq!(message.header.spi_r, 0);
@@ -154,7 +129,7 @@ fn ike_sa_init_request_fields() {
 
 #[test]
 fn ike_sa_init_response_fields() {
-    let bytes = sa_init_response();
+    let bytes = strongswan_vector("ike_sa_init_response");
     let message = Message::parse(&bytes).expect("parses");
     check_sa_init_common(&message, 240);
     assert_eq!(message.header.spi_r, SPI_R);
@@ -177,7 +152,10 @@ fn ike_sa_init_response_fields() {
 
 #[test]
 fn ike_sa_init_messages_re_emit_identically() {
-    for bytes in [sa_init_request(), sa_init_response()] {
+    for bytes in [
+        strongswan_vector("ike_sa_init_request"),
+        strongswan_vector("ike_sa_init_response"),
+    ] {
         let message = Message::parse(&bytes).expect("parses");
         assert_eq!(message.emit().expect("emits"), bytes);
     }
@@ -185,7 +163,7 @@ fn ike_sa_init_messages_re_emit_identically() {
 
 #[test]
 fn ike_auth_request_outer_fields() {
-    let bytes = auth_request();
+    let bytes = strongswan_vector("ike_auth_request");
     let message = Message::parse(&bytes).expect("parses");
     assert_eq!(message.header.spi_i, SPI_I);
     assert_eq!(message.header.spi_r, SPI_R);
@@ -213,7 +191,7 @@ fn ike_auth_request_outer_fields() {
 
 #[test]
 fn ike_auth_response_outer_fields() {
-    let bytes = auth_response();
+    let bytes = strongswan_vector("ike_auth_response");
     let message = Message::parse(&bytes).expect("parses");
     assert_eq!(message.header.exchange_type, ExchangeType::IkeAuth);
     assert!(message.header.flags.is_response());
@@ -227,7 +205,7 @@ fn ike_auth_response_outer_fields() {
 
 #[test]
 fn ike_auth_request_inner_fields() {
-    let plaintext = auth_request_plaintext();
+    let plaintext = strongswan_vector("ike_auth_request_plaintext");
     let payloads = parse_chain(PayloadType::IdI, &plaintext).expect("parses");
     check_critical_payloads(&payloads).expect("nothing critical");
     let bodies: Vec<_> = payloads.iter().map(|payload| &payload.body).collect();
@@ -326,7 +304,7 @@ fn ike_auth_request_inner_fields() {
 
 #[test]
 fn ike_auth_response_inner_fields() {
-    let plaintext = auth_response_plaintext();
+    let plaintext = strongswan_vector("ike_auth_response_plaintext");
     let payloads = parse_chain(PayloadType::IdR, &plaintext).expect("parses");
     let bodies: Vec<_> = payloads.iter().map(|payload| &payload.body).collect();
     let types: Vec<_> = bodies.iter().map(|body| body.payload_type()).collect();

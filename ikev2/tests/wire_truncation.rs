@@ -19,26 +19,15 @@ fn sample_encodings() -> Vec<Vec<u8>> {
         let message = Message::new(sample_message().header, vec![payload]);
         encodings.push(message.emit().expect("emits"));
     }
-    for text in [
-        include_str!("data/wire/ike_sa_init_request.hex"),
-        include_str!("data/wire/ike_sa_init_response.hex"),
-        include_str!("data/wire/ike_auth_request.hex"),
-        include_str!("data/wire/ike_auth_response.hex"),
-    ] {
-        encodings.push(hex::decode(text.trim()).expect("hex"));
+    for name in wire_support::STRONGSWAN_MESSAGES {
+        encodings.push(wire_support::strongswan_vector(name));
     }
     // The decrypted IKE_AUTH contents, put behind a plaintext header.
-    for (first, text) in [
-        (
-            PayloadType::IdI,
-            include_str!("data/wire/ike_auth_request_plaintext.hex"),
-        ),
-        (
-            PayloadType::IdR,
-            include_str!("data/wire/ike_auth_response_plaintext.hex"),
-        ),
+    for (first, name) in [
+        (PayloadType::IdI, "ike_auth_request_plaintext"),
+        (PayloadType::IdR, "ike_auth_response_plaintext"),
     ] {
-        let chain = hex::decode(text.trim()).expect("hex");
+        let chain = wire_support::strongswan_vector(name);
         let payloads = parse_chain(first, &chain).expect("parses");
         let message = Message::new(sample_message().header, payloads);
         encodings.push(message.emit().expect("emits"));

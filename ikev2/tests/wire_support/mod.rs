@@ -15,6 +15,35 @@ use ikev2::wire::{
 };
 use ikev2::wire::{Authentication, Certificate, CertificateRequest};
 
+/// strongSwan 5.9.8's four IKE messages of one captured exchange (PSK, X25519, AES-256-GCM), by
+/// [`strongswan_vector`] name: IKE_SA_INIT request and response, IKE_AUTH request and response.
+pub const STRONGSWAN_MESSAGES: [&str; 4] = [
+    "ike_sa_init_request",
+    "ike_sa_init_response",
+    "ike_auth_request",
+    "ike_auth_response",
+];
+
+/// A strongSwan vector from `data/wire/<name>.hex`: one of [`STRONGSWAN_MESSAGES`] (UDP payloads,
+/// the IKE_AUTH ones without their non-ESP marker) or `ike_auth_request_plaintext` /
+/// `ike_auth_response_plaintext`, the decrypted SK contents strongSwan logged.
+pub fn strongswan_vector(name: &str) -> Vec<u8> {
+    let text = match name {
+        "ike_sa_init_request" => include_str!("../data/wire/ike_sa_init_request.hex"),
+        "ike_sa_init_response" => include_str!("../data/wire/ike_sa_init_response.hex"),
+        "ike_auth_request" => include_str!("../data/wire/ike_auth_request.hex"),
+        "ike_auth_response" => include_str!("../data/wire/ike_auth_response.hex"),
+        "ike_auth_request_plaintext" => {
+            include_str!("../data/wire/ike_auth_request_plaintext.hex")
+        }
+        "ike_auth_response_plaintext" => {
+            include_str!("../data/wire/ike_auth_response_plaintext.hex")
+        }
+        _ => panic!("no strongSwan vector named {name}"),
+    };
+    hex::decode(text.trim()).unwrap_or_else(|e| panic!("vector {name} is not hex: {e}"))
+}
+
 /// Filler octets that never look like a plausible payload header when misread.
 pub const FILL: u8 = 0xA5;
 
