@@ -1,34 +1,29 @@
 //! Scenario 1: a strongSwan client connects to eseg-gateway. It gets a virtual IP and DNS, ping
 //! and iperf3 pass both ways, and strongSwan's SA list agrees with the gateway's status report.
 
-use std::net::IpAddr;
+mod common;
+
 use std::time::Duration;
 
-use eseg_interop::{
-    child_sas_agree, exclusive, iperf_both_ways, Charon, CharonOptions, EsegProcess,
-    GatewaySettings, SwanctlConf,
+use eseg_interop::{exclusive, GatewaySettings, SwanctlConf};
+use lab::Lab;
+
+use common::{
+    bring_up, check_child_sa_pair, eseg_gateway_and_strongswan_client, ping_both_ways,
+    report_throughput,
 };
-use lab::{Host, Lab};
 
 #[test]
 fn strongswan_client_to_eseg_gateway() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
     let a = lab.addresses().clone();
-    let gateway = EsegProcess::gateway(&lab, &GatewaySettings::default()).expect("eseg-gateway");
-    let mut client =
-        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
-    client.load(&SwanctlConf::lab_client(&a)).expect("load");
-
-    let up = client
-        .initiate("c", "net", Duration::from_secs(10))
-        .expect("swanctl");
-    assert!(
-        up.succeeded(),
-        "{}\ngateway log:\n{}",
-        up.text(),
-        gateway.log()
+    let (gateway, client) = eseg_gateway_and_strongswan_client(
+        &lab,
+        &GatewaySettings::default(),
+        &SwanctlConf::lab_client(&a),
     );
+    bring_up("scenario 1", &client, "net", &gateway);
 
     let sas = client.list_sas().expect("client SAs");
     assert_eq!(sas.len(), 1, "{sas:?}");
@@ -47,14 +42,7 @@ fn strongswan_client_to_eseg_gateway() {
     assert_eq!(child.local_ts, vec![format!("{vip}/32")]);
     assert_eq!(child.remote_ts, vec![a.protected.to_string()]);
 
-    assert!(
-        lab.ping(Host::Client(0), IpAddr::V4(a.core), 3).unwrap(),
-        "client -> core"
-    );
-    assert!(
-        lab.ping(Host::Core, IpAddr::V4(vip), 3).unwrap(),
-        "core -> client"
-    );
+    ping_both_ways(&lab, vip);
 
     let sas = client.list_sas().expect("client SAs");
     let ours = gateway.status().expect("gateway status");
@@ -63,18 +51,9 @@ fn strongswan_client_to_eseg_gateway() {
     assert_eq!(ike.identity, "fqdn:client.eseg.test");
     assert_eq!(ike.virtual_ip.as_deref(), Some(vip.to_string().as_str()));
     let theirs = sas[0].installed_children().next().expect("CHILD SA");
-    let mine = ike
-        .child_sas
-        .iter()
-        .find(|c| c.spi_in == theirs.spi_out)
-        .unwrap_or_else(|| panic!("no CHILD SA with SPI {:08x}: {ike:?}", theirs.spi_out));
-    child_sas_agree(mine, theirs).unwrap_or_else(|e| panic!("{e}"));
+    check_child_sa_pair(ike, theirs);
 
-    let t = iperf_both_ways(&lab, IpAddr::V4(a.core)).expect("iperf3 both ways");
-    println!(
-        "scenario 1 throughput: client->core {:.0} Mbit/s, core->client {:.0} Mbit/s",
-        t.upload_mbps, t.download_mbps
-    );
+    report_throughput(&lab, "scenario 1");
 
     client.terminate_ike("c").expect("terminate");
     gateway

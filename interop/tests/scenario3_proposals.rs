@@ -6,13 +6,18 @@
 //! an ECP group, eseg-client's first KE (x25519) draws INVALID_KE_PAYLOAD and it must retry.
 //! Combinations run one after another in one lab; strongSwan is reconfigured in place.
 
+mod common;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
-use eseg_interop::{
-    exclusive, Charon, CharonOptions, EsegProcess, GatewaySettings, IkeSa, SwanctlConf, PSK,
-};
+use eseg_interop::{exclusive, EsegProcess, GatewaySettings, IkeSa, SwanctlConf, PSK};
 use lab::{Host, Lab};
+
+use common::{
+    bring_up, client_conf, eseg_gateway_and_strongswan_client, gateway_conf, strongswan_gateway,
+    TUNNEL_UP,
+};
 
 /// (strongSwan cipher token, expected `encr-alg`, expected key size, expected `integ-alg`).
 const CIPHERS: [(&str, &str, Option<u32>, Option<&str>); 4] = [
@@ -65,29 +70,20 @@ fn strongswan_client_proposals_against_eseg_gateway() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
     let a = lab.addresses().clone();
-    let mut gateway =
-        EsegProcess::gateway(&lab, &GatewaySettings::default()).expect("eseg-gateway");
-    let mut client =
-        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
+    let (mut gateway, mut client) = eseg_gateway_and_strongswan_client(
+        &lab,
+        &GatewaySettings::default(),
+        &SwanctlConf::lab_client(&a),
+    );
     for cipher in &CIPHERS {
         for (group, group_name) in GROUPS {
-            let mut conf = SwanctlConf::lab_client(&a);
-            if let Some(c) = conf.connection("c") {
+            let conf = client_conf(&a, |c| {
                 *c = c
                     .clone()
                     .with_proposals(&ike_proposal(cipher.0, group), cipher.0);
-            }
+            });
             client.load(&conf).expect("load");
-            let up = client
-                .initiate("c", "net", Duration::from_secs(10))
-                .expect("swanctl");
-            assert!(
-                up.succeeded(),
-                "{} {group}: {}\n{}",
-                cipher.0,
-                up.text(),
-                gateway.log()
-            );
+            bring_up(&format!("{} {group}", cipher.0), &client, "net", &gateway);
             let sas = client.list_sas().expect("SAs");
             check_algorithms(&sas[0], cipher, group_name);
             assert!(
@@ -115,20 +111,9 @@ fn strongswan_client_proposals_against_eseg_gateway() {
     };
     drop(gateway);
     let gateway = EsegProcess::gateway(&lab, &settings).expect("eseg-gateway, ECP-384 only");
-    let mut conf = SwanctlConf::lab_client(&a);
-    if let Some(c) = conf.connection("c") {
-        *c = c.clone().with_proposals("default", "default");
-    }
+    let conf = client_conf(&a, |c| *c = c.clone().with_proposals("default", "default"));
     client.load(&conf).expect("load");
-    let up = client
-        .initiate("c", "net", Duration::from_secs(10))
-        .expect("swanctl");
-    assert!(
-        up.succeeded(),
-        "default proposals: {}\n{}",
-        up.text(),
-        gateway.log()
-    );
+    bring_up("default proposals", &client, "net", &gateway);
     assert!(
         client.log().contains("N(INVAL_KE)"),
         "no INVALID_KE_PAYLOAD from eseg-gateway in strongSwan's log"
@@ -143,8 +128,7 @@ fn eseg_client_proposals_against_strongswan_gateway() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
     let a = lab.addresses().clone();
-    let mut gateway =
-        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
+    let mut gateway = strongswan_gateway(&lab, &SwanctlConf::lab_gateway(&a));
     let mut cases: Vec<(String, String)> = Vec::new();
     for cipher in &CIPHERS {
         for (group, _) in GROUPS {
@@ -153,15 +137,12 @@ fn eseg_client_proposals_against_strongswan_gateway() {
     }
     cases.push(("default".into(), "default".into()));
     for (n, (ike, esp)) in cases.iter().enumerate() {
-        let mut conf = SwanctlConf::lab_gateway(&a);
-        if let Some(c) = conf.connection("gw") {
-            *c = c.clone().with_proposals(ike, esp);
-        }
+        let conf = gateway_conf(&a, |c| *c = c.clone().with_proposals(ike, esp));
         gateway.load(&conf).expect("load");
         let log_before = gateway.log().len();
         let mut client = EsegProcess::client(&lab, PSK, &[]).expect("eseg-client");
         client
-            .wait_for_tunnel(Duration::from_secs(15))
+            .wait_for_tunnel(TUNNEL_UP)
             .unwrap_or_else(|e| panic!("{ike} / {esp}: {e}\n{}", gateway.log()));
         let sas = gateway.list_sas().expect("SAs");
         assert_eq!(sas.len(), 1, "{sas:?}");

@@ -9,21 +9,35 @@
 //! - eseg-client cannot be told shorter lifetimes (no option; it keeps 1 h / 4 h), so a rekey
 //!   initiated by our client is not run (KNOWN-DIFFERENCES.md).
 
+mod common;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
 use eseg_interop::{
-    exclusive, Charon, CharonOptions, EsegProcess, GatewaySettings, IkeSa, PingReport, PingRun,
-    SwanctlConf, PSK,
+    exclusive, Charon, Connection, EsegProcess, GatewaySettings, IkeSa, PingRun, SwanctlConf,
 };
 use lab::{Host, Lab};
 use netio::dataplane::status::StatusReport;
+
+use common::{
+    bring_up, client_conf, eseg_client_connected, eseg_gateway_and_strongswan_client, gateway_conf,
+    strongswan_gateway,
+};
 
 const PING_INTERVAL: Duration = Duration::from_millis(100);
 const CHILD_REKEY: Duration = Duration::from_secs(3);
 const IKE_REKEY: Duration = Duration::from_secs(8);
 
-fn check_ping(report: &PingReport, log: &str) {
+/// Pings the core from client 0 `count` times, every [`PING_INTERVAL`], while the SAs rekey; no
+/// two consecutive pings may be lost. A failure shows `our_log` (eseg's side) read afterwards.
+fn ping_through_rekeys(lab: &Lab, count: u32, our_log: impl Fn() -> String) {
+    let core = IpAddr::V4(lab.addresses().core);
+    let report = PingRun::start(lab, Host::Client(0), core, count, PING_INTERVAL)
+        .expect("ping")
+        .finish()
+        .expect("ping result");
+    let log = our_log();
     assert!(
         report.longest_gap <= 1,
         "{} consecutive pings lost (of {}, {} lost in all) during rekeying\n{log}",
@@ -51,127 +65,78 @@ fn rekeys_started(log: &str) -> usize {
         .count()
 }
 
+/// strongSwan's short rekey timers on connection `c`.
+fn rekey_often(c: &mut Connection) {
+    c.rekey_time = Some(IKE_REKEY);
+    c.children[0].rekey_time = Some(CHILD_REKEY);
+}
+
+/// Waits until both sides hold [`single_sa_pair`], and returns strongSwan's SA list; a failure
+/// shows both sides' lists.
+fn wait_for_single_sa_pair(ours: &EsegProcess, theirs: &Charon) -> Vec<IkeSa> {
+    let mut their_sas = Vec::new();
+    ours.wait_for_status(
+        "one IKE SA and one CHILD SA on both sides",
+        Duration::from_secs(5),
+        |status| {
+            their_sas = theirs.list_sas().unwrap_or_default();
+            single_sa_pair(&their_sas, status)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {their_sas:?}\n{:?}", ours.status()));
+    their_sas
+}
+
 #[test]
 fn strongswan_client_rekeys_with_eseg_gateway() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
-    let a = lab.addresses().clone();
-    let gateway = EsegProcess::gateway(&lab, &GatewaySettings::default()).expect("gateway");
-    let mut client =
-        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
-    let mut conf = SwanctlConf::lab_client(&a);
-    if let Some(c) = conf.connection("c") {
-        c.rekey_time = Some(IKE_REKEY);
-        c.children[0].rekey_time = Some(CHILD_REKEY);
-    }
-    client.load(&conf).expect("load");
-    let up = client
-        .initiate("c", "net", Duration::from_secs(10))
-        .expect("swanctl");
-    assert!(up.succeeded(), "{}", up.text());
+    let conf = client_conf(lab.addresses(), rekey_often);
+    let (gateway, client) =
+        eseg_gateway_and_strongswan_client(&lab, &GatewaySettings::default(), &conf);
+    bring_up("strongSwan rekeys", &client, "net", &gateway);
 
-    let ping = PingRun::start(
-        &lab,
-        Host::Client(0),
-        IpAddr::V4(a.core),
-        140,
-        PING_INTERVAL,
-    )
-    .expect("ping");
-    let report = ping.finish().expect("ping result");
-    check_ping(&report, &gateway.log());
+    ping_through_rekeys(&lab, 140, || gateway.log());
     let log = client.log();
     assert!(rekeys_started(&log) >= 4, "too few rekeys:\n{log}");
     assert!(
         log.contains("rekeyed") || log.contains("IKE_SA c[2] established"),
         "{log}"
     );
-    let mut theirs = Vec::new();
-    gateway
-        .wait_for_status(
-            "one IKE SA and one CHILD SA on both sides",
-            Duration::from_secs(5),
-            |ours| {
-                theirs = client.list_sas().unwrap_or_default();
-                single_sa_pair(&theirs, ours)
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}: {theirs:?}\n{:?}", gateway.status()));
+    wait_for_single_sa_pair(&gateway, &client);
 }
 
 #[test]
 fn strongswan_gateway_rekeys_with_eseg_client() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
-    let a = lab.addresses().clone();
-    let mut gateway =
-        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
-    let mut conf = SwanctlConf::lab_gateway(&a);
-    if let Some(c) = conf.connection("gw") {
-        c.rekey_time = Some(IKE_REKEY);
-        c.children[0].rekey_time = Some(CHILD_REKEY);
-    }
-    gateway.load(&conf).expect("load");
-    let mut client = EsegProcess::client(&lab, PSK, &[]).expect("client");
-    client
-        .wait_for_tunnel(Duration::from_secs(15))
-        .expect("tunnel");
+    let gateway = strongswan_gateway(&lab, &gateway_conf(lab.addresses(), rekey_often));
+    let client = eseg_client_connected(&lab, &gateway, &[]);
 
-    let ping = PingRun::start(
-        &lab,
-        Host::Client(0),
-        IpAddr::V4(a.core),
-        140,
-        PING_INTERVAL,
-    )
-    .expect("ping");
-    let report = ping.finish().expect("ping result");
-    check_ping(&report, &client.log());
+    ping_through_rekeys(&lab, 140, || client.log());
     let log = gateway.log();
     assert!(rekeys_started(&log) >= 4, "too few rekeys:\n{log}");
-    let mut theirs = Vec::new();
-    client
-        .wait_for_status(
-            "one IKE SA and one CHILD SA on both sides",
-            Duration::from_secs(5),
-            |ours| {
-                theirs = gateway.list_sas().unwrap_or_default();
-                single_sa_pair(&theirs, ours)
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}: {theirs:?}\n{:?}", client.status()));
+    wait_for_single_sa_pair(&client, &gateway);
 }
 
 #[test]
 fn eseg_gateway_rekeys_with_strongswan_client() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
-    let a = lab.addresses().clone();
     let settings = GatewaySettings {
         ike_lifetime_secs: Some(60),
         child_lifetime_secs: Some(60),
         ..GatewaySettings::default()
     };
-    let gateway = EsegProcess::gateway(&lab, &settings).expect("gateway");
-    let mut client =
-        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
-    client.load(&SwanctlConf::lab_client(&a)).expect("load");
-    let up = client
-        .initiate("c", "net", Duration::from_secs(10))
-        .expect("swanctl");
-    assert!(up.succeeded(), "{}", up.text());
+    let (gateway, client) = eseg_gateway_and_strongswan_client(
+        &lab,
+        &settings,
+        &SwanctlConf::lab_client(lab.addresses()),
+    );
+    bring_up("eseg-gateway rekeys", &client, "net", &gateway);
     let first = client.list_sas().expect("SAs");
 
-    let ping = PingRun::start(
-        &lab,
-        Host::Client(0),
-        IpAddr::V4(a.core),
-        700,
-        PING_INTERVAL,
-    )
-    .expect("ping");
-    let report = ping.finish().expect("ping result");
-    check_ping(&report, &gateway.log());
+    ping_through_rekeys(&lab, 700, || gateway.log());
     let log = client.log();
     let rekeys_received = log
         .lines()
@@ -181,17 +146,7 @@ fn eseg_gateway_rekeys_with_strongswan_client() {
         rekeys_received >= 2,
         "eseg-gateway rekeyed neither SA:\n{log}"
     );
-    let mut theirs = Vec::new();
-    gateway
-        .wait_for_status(
-            "one IKE SA and one CHILD SA on both sides",
-            Duration::from_secs(5),
-            |ours| {
-                theirs = client.list_sas().unwrap_or_default();
-                single_sa_pair(&theirs, ours)
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}: {theirs:?}\n{:?}", gateway.status()));
+    let theirs = wait_for_single_sa_pair(&gateway, &client);
     assert_ne!(
         theirs[0].responder_spi, first[0].responder_spi,
         "IKE SA not rekeyed"

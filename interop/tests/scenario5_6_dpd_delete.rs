@@ -9,13 +9,18 @@
 //! for its retransmission schedule, and strongSwan's defaults (4 s x 1.8, five tries) make it give
 //! up after about 165 s, beyond this suite's budget (see KNOWN-DIFFERENCES.md).
 
+mod common;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
-use eseg_interop::{
-    exclusive, wait_until, Charon, CharonOptions, EsegProcess, GatewaySettings, SwanctlConf, PSK,
-};
+use eseg_interop::{exclusive, wait_until, GatewaySettings, SwanctlConf};
 use lab::{Host, Lab};
+
+use common::{
+    bring_up, client_conf, eseg_client_connected, eseg_gateway_and_strongswan_client, gateway_conf,
+    strongswan_gateway,
+};
 
 /// strongSwan's DPD interval in these scenarios.
 const DPD_DELAY: Duration = Duration::from_secs(2);
@@ -25,36 +30,14 @@ const STRONGSWAN_DPD_BOUND: Duration = Duration::from_secs(2 + 2 + 8);
 /// eseg-client notices within: liveness 2 s plus 0.5 s x 1.8^n for n = 0..=3 (about 5.9 s).
 const ESEG_CLIENT_DPD_BOUND: Duration = Duration::from_secs(2 + 6 + 2);
 
-fn strongswan_client_with_dpd(lab: &Lab) -> SwanctlConf {
-    let mut conf = SwanctlConf::lab_client(lab.addresses());
-    if let Some(c) = conf.connection("c") {
-        c.dpd_delay = Some(DPD_DELAY);
-    }
-    conf
-}
-
-fn strongswan_gateway_with_dpd(lab: &Lab) -> SwanctlConf {
-    let mut conf = SwanctlConf::lab_gateway(lab.addresses());
-    if let Some(c) = conf.connection("gw") {
-        c.dpd_delay = Some(DPD_DELAY);
-    }
-    conf
-}
-
 #[test]
 fn strongswan_client_detects_a_dead_eseg_gateway() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
-    let mut gateway = EsegProcess::gateway(&lab, &GatewaySettings::default()).expect("gateway");
-    let mut client =
-        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
-    client
-        .load(&strongswan_client_with_dpd(&lab))
-        .expect("load");
-    let up = client
-        .initiate("c", "net", Duration::from_secs(10))
-        .expect("swanctl");
-    assert!(up.succeeded(), "{}", up.text());
+    let conf = client_conf(lab.addresses(), |c| c.dpd_delay = Some(DPD_DELAY));
+    let (mut gateway, client) =
+        eseg_gateway_and_strongswan_client(&lab, &GatewaySettings::default(), &conf);
+    bring_up("DPD", &client, "net", &gateway);
     // A live gateway answers DPD: the SA survives a few intervals of silence.
     std::thread::sleep(DPD_DELAY * 3);
     assert_eq!(
@@ -78,15 +61,8 @@ fn strongswan_client_detects_a_dead_eseg_gateway() {
 fn eseg_client_detects_a_dead_strongswan_gateway() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
-    let mut gateway =
-        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
-    gateway
-        .load(&SwanctlConf::lab_gateway(lab.addresses()))
-        .expect("load");
-    let mut client = EsegProcess::client(&lab, PSK, &["--liveness-secs", "2"]).expect("client");
-    client
-        .wait_for_tunnel(Duration::from_secs(15))
-        .expect("tunnel");
+    let mut gateway = strongswan_gateway(&lab, &SwanctlConf::lab_gateway(lab.addresses()));
+    let mut client = eseg_client_connected(&lab, &gateway, &["--liveness-secs", "2"]);
     // strongSwan answers our liveness checks: still up after a few intervals.
     std::thread::sleep(Duration::from_secs(5));
     assert!(
@@ -113,15 +89,9 @@ fn eseg_client_detects_a_dead_strongswan_gateway() {
 fn strongswan_gateway_detects_a_dead_eseg_client() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
-    let mut gateway =
-        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
-    gateway
-        .load(&strongswan_gateway_with_dpd(&lab))
-        .expect("load");
-    let mut client = EsegProcess::client(&lab, PSK, &[]).expect("client");
-    client
-        .wait_for_tunnel(Duration::from_secs(15))
-        .expect("tunnel");
+    let conf = gateway_conf(lab.addresses(), |c| c.dpd_delay = Some(DPD_DELAY));
+    let gateway = strongswan_gateway(&lab, &conf);
+    let mut client = eseg_client_connected(&lab, &gateway, &[]);
     std::thread::sleep(DPD_DELAY * 3);
     assert_eq!(
         gateway.list_sas().unwrap().len(),
@@ -146,15 +116,8 @@ fn deletes_from_either_side_are_honoured() {
     let a = lab.addresses().clone();
 
     // strongSwan gateway terminates: eseg-client (with --once) tears down and exits.
-    let mut ss_gateway =
-        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
-    ss_gateway
-        .load(&SwanctlConf::lab_gateway(&a))
-        .expect("load");
-    let mut client = EsegProcess::client(&lab, PSK, &[]).expect("client");
-    client
-        .wait_for_tunnel(Duration::from_secs(15))
-        .expect("tunnel");
+    let ss_gateway = strongswan_gateway(&lab, &SwanctlConf::lab_gateway(&a));
+    let mut client = eseg_client_connected(&lab, &ss_gateway, &[]);
     ss_gateway.terminate_ike("gw").expect("swanctl --terminate");
     wait_until(
         Duration::from_secs(5),
@@ -181,14 +144,12 @@ fn deletes_from_either_side_are_honoured() {
     drop(ss_gateway);
 
     // eseg-gateway gets SIGTERM: the strongSwan client receives a Delete and drops the SA.
-    let mut gateway = EsegProcess::gateway(&lab, &GatewaySettings::default()).expect("gateway");
-    let mut ss_client =
-        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
-    ss_client.load(&SwanctlConf::lab_client(&a)).expect("load");
-    let up = ss_client
-        .initiate("c", "net", Duration::from_secs(10))
-        .expect("swanctl");
-    assert!(up.succeeded(), "{}", up.text());
+    let (mut gateway, ss_client) = eseg_gateway_and_strongswan_client(
+        &lab,
+        &GatewaySettings::default(),
+        &SwanctlConf::lab_client(&a),
+    );
+    bring_up("delete", &ss_client, "net", &gateway);
     assert!(lab.ping(Host::Client(0), IpAddr::V4(a.core), 1).unwrap());
     let status = gateway
         .terminate(Duration::from_secs(10))

@@ -12,13 +12,18 @@
 //! (addresses, protocol, ports) so that neither flow leaves in the other flow's SA, which
 //! strongSwan would drop (this was open bug B1).
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use eseg_interop::{
-    exclusive, Charon, CharonOptions, Child, EsegProcess, GatewaySettings, IkeSa, SwanctlConf, PSK,
-};
+use eseg_interop::{exclusive, Child, GatewaySettings, IkeSa};
 use lab::{Host, Lab};
+
+use common::{
+    bring_up, client_conf, eseg_client_connected, eseg_gateway_and_strongswan_client, gateway_conf,
+    strongswan_gateway, INITIATE_LIMIT,
+};
 
 const SIP_PORT: u16 = 5060;
 const RTP_PORT: u16 = 12000;
@@ -72,22 +77,16 @@ fn strongswan_client_two_children(sip_ts: &str, rtp_ts: &str, sip_to_pcscf: bool
                 .expect("UDP echo in the core")
         })
         .collect();
-    let gateway = EsegProcess::gateway(&lab, &GatewaySettings::default()).expect("gateway");
-    let mut client =
-        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
-    let mut conf = SwanctlConf::lab_client(&a);
-    if let Some(c) = conf.connection("c") {
+    let conf = client_conf(&a, |c| {
         c.children = vec![
             Child::new("sip", &[], &[&sip_ts]),
             Child::new("rtp", &[], &[&rtp_ts]),
         ];
-    }
-    client.load(&conf).expect("load");
+    });
+    let (gateway, client) =
+        eseg_gateway_and_strongswan_client(&lab, &GatewaySettings::default(), &conf);
     for child in ["sip", "rtp"] {
-        let up = client
-            .initiate("c", child, Duration::from_secs(10))
-            .expect("swanctl");
-        assert!(up.succeeded(), "{child}: {}\n{}", up.text(), gateway.log());
+        bring_up("two children", &client, child, &gateway);
     }
     let sas = client.list_sas().expect("SAs");
     assert_eq!(sas.len(), 1, "both children must share one IKE SA: {sas:?}");
@@ -137,26 +136,20 @@ fn strongswan_gateway_adds_an_rtp_child_to_eseg_client() {
     let _rtp = lab
         .udp_echo(Host::Core, SocketAddr::new(IpAddr::V4(a.core), RTP_PORT))
         .unwrap();
-    let mut gateway =
-        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
     // strongSwan (kernel-libipsec) cannot install the route of a CHILD SA whose local selector is
     // a single host other than itself, so both selectors name the protected subnet.
     let sip = format!("{}[udp/{SIP_PORT}]", a.protected);
     let rtp = format!("{}[{RTP_RANGE}]", a.protected);
-    let mut conf = SwanctlConf::lab_gateway(&a);
-    if let Some(c) = conf.connection("gw") {
+    let conf = gateway_conf(&a, |c| {
         c.children = vec![
             Child::new("sip", &[&sip], &[]),
             Child::new("rtp", &[&rtp], &[]),
         ];
-    }
-    gateway.load(&conf).expect("load");
-    let mut client = EsegProcess::client(&lab, PSK, &[]).expect("client");
-    client
-        .wait_for_tunnel(Duration::from_secs(15))
-        .expect("tunnel");
+    });
+    let gateway = strongswan_gateway(&lab, &conf);
+    let client = eseg_client_connected(&lab, &gateway, &[]);
     let up = gateway
-        .initiate("gw", "rtp", Duration::from_secs(10))
+        .initiate("gw", "rtp", INITIATE_LIMIT)
         .expect("swanctl");
     assert!(up.succeeded(), "{}\n{}", up.text(), client.log());
     let sas = gateway.list_sas().expect("SAs");

@@ -2,13 +2,17 @@
 //! end in AUTHENTICATION_FAILED (RFC 7296 §2.21.2), no common proposal in NO_PROPOSAL_CHOSEN
 //! (§2.21.1); no SA is left on either side.
 
+mod common;
+
 use std::time::Duration;
 
 use eseg_interop::{
-    exclusive, wait_until, Charon, CharonOptions, EsegProcess, GatewaySettings, PskSecret,
-    SwanctlConf, CLIENT_ID, GATEWAY_ID, PSK,
+    exclusive, wait_until, Connection, EsegProcess, GatewaySettings, PskSecret, SwanctlConf,
+    CLIENT_ID, GATEWAY_ID, PSK,
 };
-use lab::{Host, Lab};
+use lab::Lab;
+
+use common::{client_conf, eseg_gateway_and_strongswan_client, gateway_conf, strongswan_gateway};
 
 const WRONG_PSK: &str = "not-the-interop-psk-9876543210";
 const STRANGER: &str = "stranger.eseg.test";
@@ -18,34 +22,35 @@ fn normalized(log: &str) -> String {
     log.to_lowercase().replace(['_', ' '], "")
 }
 
+/// Proposals eseg does not support (AES-CBC-128 with SHA-1, MODP-2048).
+fn no_common_proposal(c: &mut Connection) {
+    *c = c
+        .clone()
+        .with_proposals("aes128-sha1-modp2048", "aes128-sha1");
+}
+
 #[test]
 fn strongswan_client_is_refused_by_eseg_gateway() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
     let a = lab.addresses().clone();
-    let gateway = EsegProcess::gateway(&lab, &GatewaySettings::default()).expect("gateway");
-    let mut client =
-        Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
+    let (gateway, mut client) = eseg_gateway_and_strongswan_client(
+        &lab,
+        &GatewaySettings::default(),
+        &SwanctlConf::lab_client(&a),
+    );
 
     let mut wrong_psk = SwanctlConf::lab_client(&a);
     wrong_psk.secrets = vec![PskSecret {
         ids: vec![GATEWAY_ID.into(), CLIENT_ID.into()],
         secret: WRONG_PSK.into(),
     }];
-    let mut stranger = SwanctlConf::lab_client(&a);
-    if let Some(c) = stranger.connection("c") {
-        c.local_id = STRANGER.into();
-    }
+    let mut stranger = client_conf(&a, |c| c.local_id = STRANGER.into());
     stranger.secrets = vec![PskSecret {
         ids: vec![GATEWAY_ID.into(), STRANGER.into()],
         secret: PSK.into(),
     }];
-    let mut no_proposal = SwanctlConf::lab_client(&a);
-    if let Some(c) = no_proposal.connection("c") {
-        *c = c
-            .clone()
-            .with_proposals("aes128-sha1-modp2048", "aes128-sha1");
-    }
+    let no_proposal = client_conf(&a, no_common_proposal);
     // eseg-gateway's log must name each error too (an operator has to see why a client fails).
     for (case, conf, notify) in [
         ("wrong PSK", wrong_psk, "AUTHENTICATION_FAILED"),
@@ -84,14 +89,8 @@ fn eseg_client_is_refused_by_strongswan_gateway() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
     let a = lab.addresses().clone();
-    let mut gateway =
-        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("charon");
-    let mut no_proposal = SwanctlConf::lab_gateway(&a);
-    if let Some(c) = no_proposal.connection("gw") {
-        *c = c
-            .clone()
-            .with_proposals("aes128-sha1-modp2048", "aes128-sha1");
-    }
+    let mut gateway = strongswan_gateway(&lab, &SwanctlConf::lab_gateway(&a));
+    let no_proposal = gateway_conf(&a, no_common_proposal);
     for (case, conf, identity, psk, notify, their_reason) in [
         (
             "wrong PSK",

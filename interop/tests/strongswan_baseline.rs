@@ -1,30 +1,30 @@
 //! The harness tested on itself: strongSwan client against strongSwan gateway in the lab. This is
 //! also the baseline the scenarios against eseg are compared with (same lab, same configs).
 
+mod common;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
-use eseg_interop::{exclusive, iperf_both_ways, Charon, CharonOptions, SwanctlConf};
+use eseg_interop::{exclusive, Charon, CharonOptions, SwanctlConf};
 use lab::{Host, Lab};
+
+use common::{report_throughput, strongswan_gateway, INITIATE_LIMIT};
 
 #[test]
 fn strongswan_client_to_strongswan_gateway() {
     let _serial = exclusive();
     let lab = Lab::builder().build().expect("lab");
     let a = lab.addresses().clone();
-    let mut gateway =
-        Charon::start(&lab, Host::Gateway, "gw", &CharonOptions::default()).expect("gateway");
+    let gateway = strongswan_gateway(&lab, &SwanctlConf::lab_gateway(&a));
     let mut client =
         Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("client");
-    gateway
-        .load(&SwanctlConf::lab_gateway(&a))
-        .expect("load gw");
     client
         .load(&SwanctlConf::lab_client(&a))
         .expect("load client");
 
     let up = client
-        .initiate("c", "net", Duration::from_secs(10))
+        .initiate("c", "net", INITIATE_LIMIT)
         .expect("swanctl");
     assert!(up.succeeded(), "{}", up.text());
     assert!(
@@ -63,11 +63,7 @@ fn strongswan_client_to_strongswan_gateway() {
         "P-CSCF attribute not received"
     );
 
-    let t = iperf_both_ways(&lab, IpAddr::V4(a.core)).expect("iperf3 both ways");
-    println!(
-        "strongSwan baseline throughput: client->core {:.0} Mbit/s, core->client {:.0} Mbit/s",
-        t.upload_mbps, t.download_mbps
-    );
+    report_throughput(&lab, "strongSwan baseline");
 
     client.terminate_ike("c").expect("terminate");
     gateway
