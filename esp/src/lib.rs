@@ -10,7 +10,8 @@
 //!   and decryption, trailer check, replay window update, inner source address check; the
 //!   buffer then holds the inner packet;
 //! - keeps the SAs in a database many workers read without locks while the control plane edits
-//!   it ([`SaDatabase`], [`SaTable`]);
+//!   it ([`SaDatabase`], [`SaTable`]), each edit costing the same however many SAs are
+//!   installed ([`ShardedMap`]);
 //! - counts per SA what the control plane needs ([`InboundStats`], [`OutboundStats`]).
 //!
 //! Transforms: AES-GCM-16 (128/256), ChaCha20-Poly1305, AES-CBC-128/256 with
@@ -88,10 +89,12 @@ mod pool;
 mod replay;
 mod sadb;
 mod selector;
+mod sharded;
 mod spin;
 mod stats;
 mod table;
 pub mod wire;
+mod word_hasher;
 
 pub use algorithm::{Algorithm, Integrity};
 pub use buf::PacketBuf;
@@ -105,8 +108,10 @@ pub use sadb::{SaDatabase, SaReader};
 pub use selector::{
     destination_address, ip_version, source_address, IpVersion, TrafficSelector, ANY_PROTOCOL,
 };
+pub use sharded::{ShardedMap, SHARDS};
 pub use stats::{InboundStats, OutboundStats};
 pub use table::SaTable;
+pub use word_hasher::WordHasher;
 
 /// The longest prefix a transport puts in front of an ESP packet: the 4-byte TPKT' header on
 /// TCP (nothing on UDP).

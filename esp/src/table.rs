@@ -10,9 +10,12 @@
 //! then a named protocol before "any", then the narrowest ports), so the first match wins: two
 //! CHILD SAs to one virtual IP, say SIP on port 5060 and RTP on 10000-20000, each get their own
 //! packets, and a catch-all SA gets the rest.
+//!
+//! Every edit publishes a new version, so the maps are [`ShardedMap`]s: a version shares all
+//! but the edited shards with the one before, and an edit costs the same at 100k SAs as at 1k.
+//! An index from each outbound SA to the places it is routed under lets
+//! [`SaTable::remove_outbound`] visit only those.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,12 +23,7 @@ use std::time::Instant;
 use crate::flow::Flow;
 use crate::selector::ANY_PROTOCOL;
 use crate::wire::EspHeader;
-use crate::{Error, InboundSa, Opened, OutboundSa, PacketBuf, Sealed, TrafficSelector};
-
-/// A map keyed by SPIs or addresses, with a fixed (unseeded) hasher: the keys are SPIs we chose
-/// at random and addresses from our own pool, so no peer can pick colliding keys, and lookups do
-/// not depend on process randomness.
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
+use crate::{Error, InboundSa, Opened, OutboundSa, PacketBuf, Sealed, ShardedMap, TrafficSelector};
 
 /// One outbound route: the selectors a packet must match, and the SA it then goes through.
 #[derive(Debug, Clone)]
@@ -63,18 +61,85 @@ impl Route {
     }
 
     /// Adds `route` to `routes` in order of specificity, or, if a route with the same selectors
-    /// is there, points that one at the new SA.
-    fn insert(routes: &mut Vec<Route>, route: Route) {
+    /// is there, points that one at the new SA and returns the SA it pointed at before (if that
+    /// was another one).
+    fn insert(routes: &mut Vec<Route>, route: Route) -> Option<Arc<OutboundSa>> {
         if let Some(known) = routes
             .iter_mut()
             .find(|known| known.local == route.local && known.remote == route.remote)
         {
-            known.sa = route.sa;
-            return;
+            let previous = std::mem::replace(&mut known.sa, route.sa);
+            return (!Arc::ptr_eq(&previous, &known.sa)).then_some(previous);
         }
         let key = route.specificity();
         let at = routes.partition_point(|known| known.specificity() <= key);
         routes.insert(at, route);
+        None
+    }
+
+    fn goes_through(&self, sa: &Arc<OutboundSa>) -> bool {
+        Arc::ptr_eq(&self.sa, sa)
+    }
+}
+
+/// An outbound SA's identity in the route index: its address. An SA is in the index only while
+/// a route holds it, so no other SA can have its address meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SaId(usize);
+
+impl SaId {
+    fn of(sa: &Arc<OutboundSa>) -> Self {
+        Self(Arc::as_ptr(sa).addr())
+    }
+}
+
+/// Where one outbound SA has routes: the single peer addresses, and whether in the ranges.
+#[derive(Debug, Clone, Default)]
+struct RoutedUnder {
+    hosts: Arc<[IpAddr]>,
+    ranges: bool,
+}
+
+/// One place routes live: the list for a single peer address, or the ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Host(IpAddr),
+    Ranges,
+}
+
+impl RoutedUnder {
+    fn with(&self, place: Place) -> Self {
+        match place {
+            Place::Host(address) if !self.hosts.contains(&address) => Self {
+                hosts: self.hosts.iter().copied().chain([address]).collect(),
+                ranges: self.ranges,
+            },
+            Place::Host(_) => self.clone(),
+            Place::Ranges => Self {
+                hosts: Arc::clone(&self.hosts),
+                ranges: true,
+            },
+        }
+    }
+
+    /// Without `place`; `None` if that leaves nothing.
+    fn without(&self, place: Place) -> Option<Self> {
+        let remaining = match place {
+            Place::Host(address) => Self {
+                hosts: self
+                    .hosts
+                    .iter()
+                    .copied()
+                    .filter(|&known| known != address)
+                    .collect(),
+                ranges: self.ranges,
+            },
+            Place::Ranges => Self {
+                hosts: Arc::clone(&self.hosts),
+                ranges: false,
+            },
+        };
+        (remaining.ranges || !remaining.hosts.is_empty()).then_some(remaining)
     }
 }
 
@@ -82,11 +147,13 @@ impl Route {
 /// [`crate::SaDatabase::update`].
 #[derive(Debug, Clone, Default)]
 pub struct SaTable {
-    inbound: FastMap<u32, Arc<InboundSa>>,
+    inbound: ShardedMap<u32, Arc<InboundSa>>,
     /// Routes to a single peer address, by that address, most specific first.
-    hosts: FastMap<IpAddr, Vec<Route>>,
-    /// Routes to wider peer ranges, most specific first.
-    ranges: Vec<Route>,
+    hosts: ShardedMap<IpAddr, Arc<[Route]>>,
+    /// Routes to wider peer ranges, most specific first (few: a client's protected networks).
+    ranges: Arc<Vec<Route>>,
+    /// Where each outbound SA with routes is routed under.
+    routed: ShardedMap<SaId, RoutedUnder>,
 }
 
 impl SaTable {
@@ -138,8 +205,8 @@ impl SaTable {
     pub fn outbound_routes(&self) -> impl Iterator<Item = (TrafficSelector, &Arc<OutboundSa>)> {
         self.hosts
             .values()
-            .flatten()
-            .chain(&self.ranges)
+            .flat_map(|routes| routes.iter())
+            .chain(self.ranges.iter())
             .map(|route| (route.remote, &route.sa))
     }
 
@@ -176,81 +243,306 @@ impl SaTable {
         };
         for remote in remote {
             for local in &locals {
-                let routes = match remote.as_host() {
-                    Some(address) => self.hosts.entry(address).or_default(),
-                    None => &mut self.ranges,
-                };
                 let route = Route {
                     local: *local,
                     remote: *remote,
                     sa: Arc::clone(sa),
                 };
-                Route::insert(routes, route);
+                let place = remote.as_host().map_or(Place::Ranges, Place::Host);
+                self.add_route(place, route);
             }
         }
     }
 
     /// Removes every route through `sa` (compared by identity: two peers may pick the same
-    /// outbound SPI).
+    /// outbound SPI). Visits only the places the index lists for `sa`.
     pub fn remove_outbound(&mut self, sa: &Arc<OutboundSa>) {
-        for routes in self.hosts.values_mut() {
-            routes.retain(|route| !Arc::ptr_eq(&route.sa, sa));
-        }
-        self.hosts.retain(|_, routes| !routes.is_empty());
-        self.ranges.retain(|route| !Arc::ptr_eq(&route.sa, sa));
-    }
-}
-
-/// A multiply-rotate word hasher (the Fx hash) for SPIs and addresses.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct WordHasher {
-    state: u64,
-}
-
-impl WordHasher {
-    const MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
-
-    fn add(&mut self, word: u64) {
-        self.state = (self.state.rotate_left(5) ^ word).wrapping_mul(Self::MULTIPLIER);
-    }
-}
-
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let mut word = [0u8; 8];
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            if let Some(head) = word.get_mut(..rest.len()) {
-                head.copy_from_slice(rest);
+        let Some(under) = self.routed.remove(&SaId::of(sa)) else {
+            return;
+        };
+        for address in under.hosts.iter() {
+            let Some(routes) = self.hosts.get(address) else {
+                continue;
+            };
+            let kept: Arc<[Route]> = routes
+                .iter()
+                .filter(|route| !route.goes_through(sa))
+                .cloned()
+                .collect();
+            if kept.is_empty() {
+                self.hosts.remove(address);
+            } else {
+                self.hosts.insert(*address, kept);
             }
-            self.add(u64::from_le_bytes(word));
+        }
+        if under.ranges {
+            Arc::make_mut(&mut self.ranges).retain(|route| !route.goes_through(sa));
         }
     }
 
-    fn write_u8(&mut self, value: u8) {
-        self.add(u64::from(value));
+    /// Adds `route` at `place` and notes it in the index; a route it replaces no longer counts
+    /// for the SA that route went through.
+    fn add_route(&mut self, place: Place, route: Route) {
+        let id = SaId::of(&route.sa);
+        let displaced = match place {
+            Place::Host(address) => {
+                let mut routes = self
+                    .hosts
+                    .get(&address)
+                    .map_or_else(Vec::new, |routes| routes.to_vec());
+                let displaced = Route::insert(&mut routes, route);
+                self.hosts.insert(address, routes.into());
+                displaced
+            }
+            Place::Ranges => Route::insert(Arc::make_mut(&mut self.ranges), route),
+        };
+        let under = self.routed.get(&id).map_or_else(
+            || RoutedUnder::default().with(place),
+            |under| under.with(place),
+        );
+        self.routed.insert(id, under);
+        if let Some(displaced) = displaced {
+            self.forget_unless_routed(&displaced, place);
+        }
     }
 
-    fn write_u32(&mut self, value: u32) {
-        self.add(u64::from(value));
+    /// Drops `place` from `sa`'s index entry if no route there goes through `sa` any more, and
+    /// the entry if that leaves it empty.
+    fn forget_unless_routed(&mut self, sa: &Arc<OutboundSa>, place: Place) {
+        let still_routed = match place {
+            Place::Host(address) => self
+                .hosts
+                .get(&address)
+                .is_some_and(|routes| routes.iter().any(|route| route.goes_through(sa))),
+            Place::Ranges => self.ranges.iter().any(|route| route.goes_through(sa)),
+        };
+        let id = SaId::of(sa);
+        if still_routed {
+            return;
+        }
+        match self.routed.get(&id).map(|under| under.without(place)) {
+            Some(Some(remaining)) => {
+                self.routed.insert(id, remaining);
+            }
+            Some(None) => {
+                self.routed.remove(&id);
+            }
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::net::Ipv4Addr;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{Algorithm, OutboundConfig};
+
+    fn outbound(spi: u32) -> Arc<OutboundSa> {
+        let config = OutboundConfig::new(spi, Algorithm::AesGcm128);
+        Arc::new(OutboundSa::new(config, &[7; 20], &[]).unwrap())
     }
 
-    fn write_u64(&mut self, value: u64) {
-        self.add(value);
+    fn host(last: u8) -> TrafficSelector {
+        TrafficSelector::host(IpAddr::from([10, 0, 0, last]))
     }
 
-    fn write_usize(&mut self, value: usize) {
-        self.add(value as u64);
+    fn udp(destination: IpAddr, port: u16) -> Flow {
+        Flow {
+            source: IpAddr::from([192, 0, 2, 1]),
+            destination,
+            protocol: 17,
+            source_port: Some(4000),
+            destination_port: Some(port),
+        }
     }
 
-    fn finish(&self) -> u64 {
-        // Fold the well-mixed high bits into the low bits the table indexes with.
-        self.state ^ (self.state >> 29)
+    /// The index lists, for every SA with a route, exactly the places its routes are, and
+    /// nothing for any other SA.
+    fn assert_index_exact(table: &SaTable) {
+        let mut expected: HashMap<SaId, (Vec<IpAddr>, bool)> = HashMap::new();
+        for (address, routes) in table.hosts.iter() {
+            for route in routes.iter() {
+                let entry = expected.entry(SaId::of(&route.sa)).or_default();
+                if !entry.0.contains(address) {
+                    entry.0.push(*address);
+                }
+            }
+        }
+        for route in table.ranges.iter() {
+            expected.entry(SaId::of(&route.sa)).or_default().1 = true;
+        }
+        assert_eq!(table.routed.len(), expected.len());
+        for (id, (mut hosts, ranges)) in expected {
+            let under = table.routed.get(&id).expect("SA with routes is indexed");
+            let mut indexed = under.hosts.to_vec();
+            indexed.sort_unstable();
+            hosts.sort_unstable();
+            assert_eq!((indexed, under.ranges), (hosts, ranges));
+        }
+    }
+
+    #[test]
+    fn remove_outbound_removes_exactly_that_sas_routes_even_with_a_shared_spi() {
+        let mut table = SaTable::default();
+        // Two peers picked the same SPI.
+        let first = outbound(0x100);
+        let second = outbound(0x100);
+        let wide = TrafficSelector::prefix(IpAddr::from([10, 1, 0, 0]), 16).unwrap();
+        table.route_outbound(&first, &[host(1), wide]);
+        table.route_outbound(&second, &[host(2)]);
+        table.route_outbound(&second, &[host(1).with_ports(17, 5060, 5060).unwrap()]);
+        assert_index_exact(&table);
+
+        table.remove_outbound(&first);
+        assert_index_exact(&table);
+        let through = |table: &SaTable, address: [u8; 4], port| {
+            table
+                .outbound(&udp(IpAddr::from(address), port))
+                .map(Arc::as_ptr)
+        };
+        assert_eq!(
+            through(&table, [10, 0, 0, 1], 5060),
+            Some(Arc::as_ptr(&second))
+        );
+        assert_eq!(through(&table, [10, 0, 0, 1], 53), None);
+        assert_eq!(
+            through(&table, [10, 0, 0, 2], 53),
+            Some(Arc::as_ptr(&second))
+        );
+        assert_eq!(through(&table, [10, 1, 2, 3], 53), None);
+        assert_eq!(table.outbound_routes().count(), 2);
+
+        table.remove_outbound(&second);
+        assert_eq!(table.outbound_routes().count(), 0);
+        assert!(table.hosts.is_empty() && table.ranges.is_empty() && table.routed.is_empty());
+        // Removing an SA with no routes changes nothing.
+        table.remove_outbound(&first);
+        assert_index_exact(&table);
+    }
+
+    #[test]
+    fn a_route_taken_over_by_a_new_sa_leaves_the_old_sa_unindexed() {
+        let mut table = SaTable::default();
+        let old = outbound(1);
+        let new = outbound(2);
+        let wide = TrafficSelector::prefix(IpAddr::from([10, 1, 0, 0]), 16).unwrap();
+        table.route_outbound(&old, &[host(1), wide]);
+        table.route_outbound(&new, &[host(1), wide]);
+        assert_index_exact(&table);
+        assert!(table.routed.get(&SaId::of(&old)).is_none());
+        // Removing the old SA afterwards must not take the new SA's routes with it.
+        table.remove_outbound(&old);
+        assert_eq!(table.outbound_routes().count(), 2);
+        assert_index_exact(&table);
+    }
+
+    #[test]
+    fn an_older_snapshot_keeps_its_routes() {
+        let mut table = SaTable::default();
+        let sa = outbound(1);
+        table.route_outbound(&sa, &[host(1)]);
+        let snapshot = table.clone();
+        table.remove_outbound(&sa);
+        assert!(table
+            .outbound(&udp(IpAddr::from([10, 0, 0, 1]), 53))
+            .is_none());
+        assert!(snapshot
+            .outbound(&udp(IpAddr::from([10, 0, 0, 1]), 53))
+            .is_some());
+    }
+
+    /// One edit of the routes, on a few SAs and a few addresses so that edits collide.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        /// Route SA `sa` to host `host` (0..4), or to the wide range for host 4; with a port
+        /// restriction if `port` is set.
+        Route {
+            sa: usize,
+            host: u8,
+            port: bool,
+        },
+        Remove {
+            sa: usize,
+        },
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            3 => (0..6usize, 0..5u8, any::<bool>())
+                .prop_map(|(sa, host, port)| Edit::Route { sa, host, port }),
+            1 => (0..6usize).prop_map(|sa| Edit::Remove { sa }),
+        ]
+    }
+
+    /// The table as it was before sharding: every list in one map, removal by a full scan.
+    #[derive(Default)]
+    struct Model {
+        hosts: HashMap<IpAddr, Vec<Route>>,
+        ranges: Vec<Route>,
+    }
+
+    impl Model {
+        fn route(&mut self, route: Route) {
+            let routes = match route.remote.as_host() {
+                Some(address) => self.hosts.entry(address).or_default(),
+                None => &mut self.ranges,
+            };
+            Route::insert(routes, route);
+        }
+
+        fn remove(&mut self, sa: &Arc<OutboundSa>) {
+            for routes in self.hosts.values_mut() {
+                routes.retain(|route| !route.goes_through(sa));
+            }
+            self.ranges.retain(|route| !route.goes_through(sa));
+        }
+
+        fn outbound(&self, flow: &Flow) -> Option<*const OutboundSa> {
+            self.hosts
+                .get(&flow.destination)
+                .and_then(|routes| routes.iter().find(|route| route.matches(flow)))
+                .or_else(|| self.ranges.iter().find(|route| route.matches(flow)))
+                .map(|route| Arc::as_ptr(&route.sa))
+        }
+    }
+
+    proptest! {
+        /// Under any sequence of routes and removals (including SAs sharing an SPI), the table
+        /// picks the same SA for every flow as the unsharded table did, and its index stays
+        /// exact.
+        #[test]
+        fn routes_like_the_unsharded_table(edits in proptest::collection::vec(edit(), 0..60)) {
+            // SAs 0 and 1 share an SPI, as two peers' SAs may.
+            let sas: Vec<Arc<OutboundSa>> = [7, 7, 8, 9, 10, 11].map(outbound).to_vec();
+            let wide = TrafficSelector::prefix(IpAddr::from([10, 0, 0, 0]), 24).unwrap();
+            let mut table = SaTable::default();
+            let mut model = Model::default();
+            for edit in edits {
+                match edit {
+                    Edit::Route { sa, host: which, port } => {
+                        let remote = if which < 4 { host(which) } else { wide };
+                        let remote = if port { remote.with_ports(17, 5060, 5060).unwrap() } else { remote };
+                        table.route_outbound(&sas[sa], &[remote]);
+                        model.route(Route { local: None, remote, sa: Arc::clone(&sas[sa]) });
+                    }
+                    Edit::Remove { sa } => {
+                        table.remove_outbound(&sas[sa]);
+                        model.remove(&sas[sa]);
+                    }
+                }
+                assert_index_exact(&table);
+                for last in 0..6u8 {
+                    for port in [53, 5060] {
+                        let flow = udp(IpAddr::from(Ipv4Addr::new(10, 0, 0, last)), port);
+                        prop_assert_eq!(table.outbound(&flow).map(Arc::as_ptr), model.outbound(&flow));
+                    }
+                }
+            }
+        }
     }
 }
