@@ -24,6 +24,7 @@ struct ChildRecord {
     udp_encapsulated: bool,
     reported_bytes: u64,
     reported_packets: u64,
+    reported_last_inbound: Option<Instant>,
 }
 
 /// One IKE SA.
@@ -152,6 +153,7 @@ impl SaBook {
                                 udp_encapsulated: child.udp_encapsulation,
                                 reported_bytes: 0,
                                 reported_packets: 0,
+                                reported_last_inbound: None,
                             },
                         );
                     }
@@ -199,7 +201,9 @@ impl SaBook {
         }
     }
 
-    /// Activity of every CHILD SA since the last call.
+    /// Activity of every CHILD SA that carried packets since the last call. Idle CHILD SAs are
+    /// left out: reporting nothing new would not change the engine's view, and at 100k idle SAs
+    /// the reports alone would cost the control task a large share of every second.
     pub fn activity(&mut self) -> Vec<ChildActivity> {
         let mut out = Vec::new();
         for (sa, record) in &mut self.sas {
@@ -208,15 +212,22 @@ impl SaBook {
                 let outbound = c.installed.outbound.stats();
                 let bytes = inbound.bytes.saturating_add(outbound.bytes);
                 let packets = inbound.packets.saturating_add(outbound.packets);
-                out.push(ChildActivity {
+                let activity = ChildActivity {
                     sa: *sa,
                     child: *child,
                     last_inbound: inbound.last_packet,
                     bytes: bytes.saturating_sub(c.reported_bytes),
                     packets: packets.saturating_sub(c.reported_packets),
-                });
+                };
+                let idle = activity.bytes == 0
+                    && activity.packets == 0
+                    && activity.last_inbound == c.reported_last_inbound;
+                if !idle {
+                    out.push(activity);
+                }
                 c.reported_bytes = bytes;
                 c.reported_packets = packets;
+                c.reported_last_inbound = inbound.last_packet;
             }
         }
         out
@@ -306,5 +317,101 @@ impl SaRecord {
             nat_local: false,
             children: BTreeMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::DestinationPolicy;
+    use ikev2::crypto::{ChildKeys, CipherSuite, EncrAlg, PrfAlg, Secret};
+    use ikev2::events::{ChildSaInstalled, EspSaKeys};
+    use ikev2::ts::TrafficSelector;
+    use std::net::SocketAddr;
+
+    fn path() -> Path {
+        let local: SocketAddr = "192.0.2.1:4500".parse().unwrap();
+        let remote: SocketAddr = "198.51.100.7:4500".parse().unwrap();
+        Path::udp(local, remote)
+    }
+
+    /// A handle the engine made (handles cannot be made outside it).
+    fn handle() -> IkeSaHandle {
+        let mut endpoint = ikev2::Endpoint::new(
+            ikev2::EndpointConfig::new([7; 32], Vec::new()),
+            Box::new(ikev2::NoAddressPool),
+        );
+        let peer = ikev2::PeerConfig::new(
+            "t",
+            "client@example.org".parse().unwrap(),
+            "gateway@example.org".parse().unwrap(),
+            Secret::from_slice(b"lab-psk"),
+        );
+        endpoint
+            .initiate(crate::clock::now(), Arc::new(peer), path())
+            .unwrap()
+    }
+
+    fn installed(sa: IkeSaHandle) -> Event {
+        let cipher = CipherSuite::new(EncrAlg::AesGcm16_256, None).unwrap();
+        let keys = ChildKeys::derive(
+            PrfAlg::HmacSha256,
+            &Secret::from_slice(&[1; 32]),
+            &cipher,
+            None,
+            &[2; 16],
+            &[3; 16],
+        )
+        .unwrap();
+        Event::ChildSaInstalled(Box::new(ChildSaInstalled {
+            sa,
+            child: ChildSaId(0x1000),
+            inbound: EspSaKeys {
+                spi: 0x1000,
+                keys: keys.initiator_to_responder,
+            },
+            outbound: EspSaKeys {
+                spi: 0x2000,
+                keys: keys.responder_to_initiator,
+            },
+            cipher,
+            esn: false,
+            ts_local: vec![TrafficSelector::IPV4_ANY],
+            ts_remote: vec![TrafficSelector::IPV4_ANY],
+            udp_encapsulation: true,
+            path: path(),
+            replaces: None,
+        }))
+    }
+
+    #[test]
+    fn only_child_sas_that_carried_packets_are_reported() {
+        let shared = Arc::new(Shared::new(DestinationPolicy::allow_all()));
+        let mut book = SaBook::new(Arc::clone(&shared));
+        let sa = handle();
+        let now = crate::clock::now();
+        book.apply(now, &installed(sa));
+        assert!(shared.sadb.load().inbound(0x1000).is_some());
+        assert!(book.activity().is_empty(), "idle since installed");
+
+        let outbound = Arc::clone(
+            &book.sas[&sa].children[&ChildSaId(0x1000)]
+                .installed
+                .outbound,
+        );
+        let mut buf = esp::PacketBuf::new(esp::SEAL_HEADROOM + 64 + esp::SEAL_TAILROOM);
+        let packet = [
+            0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        buf.fill(esp::SEAL_HEADROOM, &packet).unwrap();
+        outbound.seal(&mut buf).unwrap();
+        let reported = book.activity();
+        assert_eq!(reported.len(), 1);
+        assert_eq!((reported[0].sa, reported[0].packets), (sa, 1));
+        assert_eq!(reported[0].bytes, packet.len() as u64);
+        assert!(
+            book.activity().is_empty(),
+            "nothing new since the last report"
+        );
     }
 }
