@@ -8,7 +8,12 @@
 //! the responder's port 500, everything after NAT detection to its port 4500 with the non-ESP
 //! marker ([RFC 3948 §2.2](https://www.rfc-editor.org/rfc/rfc3948#section-2.2)). The established
 //! SAs stay alive (no DPD, no rekeys) until the generator is dropped, so the responder's memory
-//! per SA can be read while they exist.
+//! per SA can be read while they exist; [`LoadGenerator::hold`] keeps answering the responder
+//! meanwhile and counts what it asked (a DPD or rekey storm would show there).
+//!
+//! The generator scales with the SA count: its established initiator SAs have no timer at all, the
+//! in-flight ones are in a hash map, and each wait polls a fixed set of sockets (one per source
+//! address), so 100k SAs cost it memory (a few kB each) but no time per step.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -37,6 +42,15 @@ pub const PER_SOURCE_LIMIT: usize = 3;
 /// Largest IKE message read.
 const MAX_DATAGRAM: usize = 65_535;
 
+/// Offset of the flags octet in the IKE header (RFC 7296 §3.1).
+const IKE_FLAGS_OFFSET: usize = 19;
+
+/// The Response flag (RFC 7296 §3.1).
+const IKE_FLAG_RESPONSE: u8 = 0x20;
+
+/// Longest single wait for datagrams.
+const MAX_WAIT: Duration = Duration::from_millis(50);
+
 /// What one batch of setups achieved.
 #[derive(Debug, Clone, Serialize)]
 pub struct Batch {
@@ -64,16 +78,31 @@ struct Progress {
     done: bool,
 }
 
+/// What the responder did while the generator held its SAs ([`LoadGenerator::hold`]).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Held {
+    /// Seconds held.
+    pub secs: f64,
+    /// IKE requests the responder sent meanwhile (liveness checks, rekeys, deletes).
+    pub responder_requests: u64,
+    /// SAs the responder closed meanwhile.
+    pub closed: usize,
+}
+
 /// Many IKE initiators in one endpoint; see the module docs.
 pub struct LoadGenerator {
     endpoint: Endpoint,
     peer: Arc<PeerConfig>,
     sockets: Vec<UdpSocket>,
+    /// The local address of each socket, same order.
+    locals: Vec<SocketAddr>,
     by_local: HashMap<SocketAddr, usize>,
     responder: Ipv4Addr,
     pending: HashMap<IkeSaHandle, (usize, Progress)>,
     in_flight_per_source: Vec<usize>,
     alive: usize,
+    /// IKE requests received from the responder so far (it initiated the exchange).
+    responder_requests: u64,
     buffer: Vec<u8>,
 }
 
@@ -96,6 +125,7 @@ impl LoadGenerator {
         seed: [u8; 32],
     ) -> Result<Self> {
         let mut by_local = HashMap::new();
+        let mut locals = Vec::with_capacity(sockets.len());
         for (i, socket) in sockets.iter().enumerate() {
             socket
                 .set_nonblocking(true)
@@ -104,6 +134,7 @@ impl LoadGenerator {
                 .local_addr()
                 .map_err(|e| Error::io("read the load socket's address", e))?;
             by_local.insert(local, i);
+            locals.push(local);
         }
         let parse_err = |what: &str| Error::Failed(format!("load generator identity {what}"));
         let mut peer = PeerConfig::new(
@@ -131,11 +162,13 @@ impl LoadGenerator {
             endpoint: Endpoint::new(config, Box::new(NoAddressPool)),
             peer: Arc::new(peer),
             sockets,
+            locals,
             by_local,
             responder,
             pending: HashMap::new(),
             in_flight_per_source: vec![0; sources],
             alive: 0,
+            responder_requests: 0,
             buffer: vec![0; MAX_DATAGRAM],
         })
     }
@@ -171,16 +204,11 @@ impl LoadGenerator {
                     launched += 1;
                 }
             }
-            self.flush();
-            let (done, lost) = self.drain_events();
+            let (done, lost) = self.pump(deadline);
             established += done;
             failed += lost;
-            self.wait_and_receive(deadline);
-            let now = clock::now();
-            if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
-                self.endpoint.handle_timeout(now);
-            }
         }
+        self.flush();
         let unfinished = count.saturating_sub(established + failed);
         let elapsed = clock::now()
             .saturating_duration_since(started)
@@ -200,6 +228,37 @@ impl LoadGenerator {
         }
     }
 
+    /// Keeps the established SAs for `duration`, answering whatever the responder sends.
+    pub fn hold(&mut self, duration: Duration) -> Held {
+        let started = clock::now();
+        let deadline = started + duration;
+        let (alive, requests) = (self.alive, self.responder_requests);
+        while clock::now() < deadline {
+            self.pump(deadline);
+        }
+        self.flush();
+        Held {
+            secs: clock::now()
+                .saturating_duration_since(started)
+                .as_secs_f64(),
+            responder_requests: self.responder_requests.saturating_sub(requests),
+            closed: alive.saturating_sub(self.alive),
+        }
+    }
+
+    /// One round: send what is queued, apply events, wait for datagrams (until `deadline` at
+    /// most), run due timers. Returns (newly complete, newly failed) setups.
+    fn pump(&mut self, deadline: Instant) -> (usize, usize) {
+        self.flush();
+        let progress = self.drain_events();
+        self.wait_and_receive(deadline);
+        let now = clock::now();
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+        progress
+    }
+
     fn free_source(&self) -> Option<usize> {
         self.in_flight_per_source
             .iter()
@@ -210,7 +269,7 @@ impl LoadGenerator {
     }
 
     fn launch(&mut self, now: Instant, source: usize) -> bool {
-        let Some(local) = self.sockets.get(source).and_then(|s| s.local_addr().ok()) else {
+        let Some(&local) = self.locals.get(source) else {
             return false;
         };
         let remote = SocketAddr::V4(SocketAddrV4::new(self.responder, IKE_PORT));
@@ -293,7 +352,7 @@ impl LoadGenerator {
         (done, lost)
     }
 
-    /// Waits for datagrams (until the engine's next timer, at most 50 ms) and feeds them in.
+    /// Waits for datagrams (until the engine's next timer, at most [`MAX_WAIT`]) and feeds them in.
     fn wait_and_receive(&mut self, deadline: Instant) {
         let now = clock::now();
         let until = self
@@ -301,9 +360,9 @@ impl LoadGenerator {
             .poll_timeout()
             .unwrap_or(deadline)
             .min(deadline)
-            .min(now + Duration::from_millis(50));
+            .min(now + MAX_WAIT);
         let wait_ms = until.saturating_duration_since(now).as_millis();
-        let timeout = PollTimeout::from(u16::try_from(wait_ms).unwrap_or(50));
+        let timeout = PollTimeout::from(u16::try_from(wait_ms).unwrap_or(u16::MAX));
         let ready: Vec<bool> = {
             let mut fds: Vec<PollFd<'_>> = self
                 .sockets
@@ -319,10 +378,7 @@ impl LoadGenerator {
         };
         let now = clock::now();
         for (i, _) in ready.iter().enumerate().filter(|(_, r)| **r) {
-            let Some(socket) = self.sockets.get(i) else {
-                continue;
-            };
-            let Ok(local) = socket.local_addr() else {
+            let (Some(socket), Some(&local)) = (self.sockets.get(i), self.locals.get(i)) else {
                 continue;
             };
             while let Ok((len, remote)) = socket.recv_from(&mut self.buffer) {
@@ -337,6 +393,9 @@ impl LoadGenerator {
                 } else {
                     datagram
                 };
+                if is_request(ike) {
+                    self.responder_requests += 1;
+                }
                 self.endpoint
                     .handle_datagram(now, Path::udp(local, remote), ike);
             }
@@ -344,8 +403,36 @@ impl LoadGenerator {
     }
 }
 
+/// Whether an IKE message is a request (its sender started the exchange).
+fn is_request(ike: &[u8]) -> bool {
+    ike.get(IKE_FLAGS_OFFSET)
+        .is_some_and(|flags| flags & IKE_FLAG_RESPONSE == 0)
+}
+
+/// Resident memory of this process, bytes (the generator's own footprint grows with its SAs).
+pub fn own_memory() -> Option<u64> {
+    lab::resident_memory_of(std::process::id())
+}
+
 /// CPU time of this whole process (the generator runs on its own thread, but nothing else of
 /// eseg-bench works meanwhile).
 fn own_cpu() -> Duration {
     lab::cpu_time_of(std::process::id()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_told_from_responses_by_the_response_flag() {
+        let mut header = [0u8; 28];
+        header[IKE_FLAGS_OFFSET] = 0x08; // Initiator
+        assert!(is_request(&header));
+        header[IKE_FLAGS_OFFSET] = 0x20; // Response
+        assert!(!is_request(&header));
+        header[IKE_FLAGS_OFFSET] = 0x28;
+        assert!(!is_request(&header));
+        assert!(!is_request(&header[..IKE_FLAGS_OFFSET]), "truncated");
+    }
 }

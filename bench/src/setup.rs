@@ -4,7 +4,11 @@
 //! Each responder runs in a lab of its own with a virtual-IP pool large enough for every SA
 //! (100.64.0.0/10, inside the gateway namespace only). Setup-rate batches start a fresh responder
 //! each time and alternate between the two; the memory measurement grows one responder's SA count
-//! step by step and reads its resident memory at each step: (RSS - RSS before the first SA) / SAs.
+//! in steps of [`GROWTH_STEP`] (recording the setup rate of each, so a rate that falls with the SA
+//! count shows), holds the SAs for [`HOLD`] at every count of the plan while answering whatever the
+//! responder sends, and then reads its resident memory: (RSS - RSS before the first SA) / SAs.
+//! When the last step's rate says the next count cannot be reached within the time limit, it stops
+//! there and says so in the result's note.
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::Duration;
@@ -15,7 +19,7 @@ use serde::Serialize;
 
 use crate::cli::Plan;
 use crate::error::{Error, Result};
-use crate::loadgen::{Batch, LoadGenerator, PER_SOURCE_LIMIT};
+use crate::loadgen::{own_memory, Batch, Held, LoadGenerator, PER_SOURCE_LIMIT};
 use crate::progress::Progress;
 use crate::stats::Summary;
 use crate::systems::{
@@ -24,6 +28,12 @@ use crate::systems::{
 
 /// Most extra source addresses on client 0 (the LAN /26 has room for 50 after the client).
 const MAX_SOURCES: usize = 50;
+
+/// SAs added per growth step of the memory measurement.
+pub const GROWTH_STEP: usize = 10_000;
+
+/// How long the SAs are held at each SA count before the responder's memory is read.
+pub const HOLD: Duration = Duration::from_secs(3);
 
 /// The responders measured.
 pub const RESPONDERS: [SystemKind; 2] = [SystemKind::EsegUdp, SystemKind::Strongswan];
@@ -74,6 +84,25 @@ pub struct MemoryPoint {
     pub bytes_per_sa: Option<f64>,
     /// Time spent reaching this point from the previous one, seconds.
     pub elapsed_secs: f64,
+    /// What the responder did while the SAs were held before reading its memory (any request
+    /// or close means the SAs were not idle).
+    pub held: Held,
+    /// The load generator's own RSS, bytes (it holds the initiator side of every SA).
+    pub generator_rss_bytes: Option<u64>,
+}
+
+/// One growth step of the memory measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrowthStep {
+    /// SAs alive after the step.
+    pub sas: usize,
+    /// What the generator saw during the step.
+    #[serde(flatten)]
+    pub batch: Batch,
+    /// CPU seconds the responder used during the step.
+    pub responder_cpu_secs: Option<f64>,
+    /// Responder RSS after the step, bytes.
+    pub rss_bytes: Option<u64>,
 }
 
 /// Memory per SA of one responder.
@@ -85,6 +114,8 @@ pub struct MemoryResult {
     pub baseline_rss_bytes: Option<u64>,
     /// One entry per SA count reached or attempted.
     pub points: Vec<MemoryPoint>,
+    /// Every growth step, in order: the setup rate against the SA count.
+    pub steps: Vec<GrowthStep>,
     /// Why a count was not reached, if one was not.
     pub note: Option<String>,
     /// Failures, with the reason.
@@ -331,6 +362,7 @@ pub fn measure_memory(
                 system: setup.kind.name().to_owned(),
                 baseline_rss_bytes: None,
                 points: Vec::new(),
+                steps: Vec::new(),
                 note: None,
                 errors: Vec::new(),
             };
@@ -358,16 +390,57 @@ fn grow(
         .ok_or_else(|| Error::Failed("cannot read the responder's memory".into()))?;
     result.baseline_rss_bytes = Some(baseline);
     let mut generator = setup.generator(largest, seed)?;
-    let mut left = Duration::from_secs(plan.memory_time_limit_secs);
+    let limit = Duration::from_secs(plan.memory_time_limit_secs);
+    let mut left = limit;
     for &target in &plan.memory_sas {
-        let more = target.saturating_sub(generator.alive());
-        let batch = generator.establish(more, plan.setup_concurrency, left);
-        left = left.saturating_sub(Duration::from_secs_f64(batch.elapsed_secs));
-        std::thread::sleep(Duration::from_millis(300));
+        let started_at = generator.alive();
+        let mut elapsed = 0.0;
+        while generator.alive() < target {
+            let wanted = target - generator.alive();
+            if let Some(why) = out_of_time(result.steps.last(), wanted, target, left, limit) {
+                result.note = Some(why);
+                break;
+            }
+            let step = wanted.min(GROWTH_STEP);
+            let cpu_before = responder.cpu();
+            let batch = generator.establish(step, plan.setup_concurrency, left);
+            left = left.saturating_sub(Duration::from_secs_f64(batch.elapsed_secs));
+            elapsed += batch.elapsed_secs;
+            let rss = responder.rss();
+            eprintln!(
+                "  {} SAs: +{} in {:.1} s ({:.0}/s, {} failed), RSS {:.1} MB",
+                generator.alive(),
+                batch.established,
+                batch.elapsed_secs,
+                batch.rate_per_second,
+                batch.failed,
+                rss.unwrap_or(0) as f64 / 1e6
+            );
+            let stuck = batch.established == 0;
+            result.steps.push(GrowthStep {
+                sas: generator.alive(),
+                responder_cpu_secs: cpu_before
+                    .zip(responder.cpu())
+                    .map(|(b, a)| a.saturating_sub(b).as_secs_f64()),
+                rss_bytes: rss,
+                batch,
+            });
+            if stuck {
+                break;
+            }
+        }
+        if generator.alive() == started_at && result.note.is_some() {
+            break;
+        }
+        let held = generator.hold(HOLD);
         let rss = responder.rss().unwrap_or(0);
         let established = generator.alive();
         eprintln!(
-            "  {established} SAs: RSS {:.1} MB (baseline {:.1} MB)",
+            "  {established} SAs held {:.0} s ({} requests from the responder, {} closed): \
+             RSS {:.1} MB (baseline {:.1} MB)",
+            held.secs,
+            held.responder_requests,
+            held.closed,
             rss as f64 / 1e6,
             baseline as f64 / 1e6
         );
@@ -377,18 +450,91 @@ fn grow(
             rss_bytes: rss,
             bytes_per_sa: (established > 0)
                 .then(|| rss.saturating_sub(baseline) as f64 / established as f64),
-            elapsed_secs: batch.elapsed_secs,
+            elapsed_secs: elapsed,
+            held,
+            generator_rss_bytes: own_memory(),
         });
         if established < target {
-            result.note = Some(format!(
-                "reached {established} of {target} SAs within the {} s limit \
-                 ({} setups failed, {} unfinished)",
-                plan.memory_time_limit_secs, batch.failed, batch.unfinished
-            ));
+            if result.note.is_none() {
+                let (failed, unfinished) = result
+                    .steps
+                    .last()
+                    .map_or((0, 0), |s| (s.batch.failed, s.batch.unfinished));
+                result.note = Some(format!(
+                    "reached {established} of {target} SAs within the {} s limit \
+                     (last step: {failed} setups failed, {unfinished} unfinished)",
+                    plan.memory_time_limit_secs
+                ));
+            }
             break;
         }
     }
     drop(generator);
     drop(responder);
     Ok(())
+}
+
+/// Why the next `wanted` SAs (towards `target`) cannot be set up in the `left` of the `limit`,
+/// judging by the last step's rate; `None` when they can (or there is no step to judge by).
+fn out_of_time(
+    last: Option<&GrowthStep>,
+    wanted: usize,
+    target: usize,
+    left: Duration,
+    limit: Duration,
+) -> Option<String> {
+    let rate = last?.batch.rate_per_second;
+    let needed = if rate > 0.0 {
+        wanted as f64 / rate
+    } else {
+        f64::INFINITY
+    };
+    (needed > left.as_secs_f64()).then(|| {
+        format!(
+            "stopped at {} SAs: at the last step's {rate:.0} setups/s the {wanted} more to {target} \
+             would take ~{needed:.0} s, and {:.0} s of the {} s limit were left",
+            target - wanted,
+            left.as_secs_f64(),
+            limit.as_secs()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(sas: usize, rate: f64) -> GrowthStep {
+        GrowthStep {
+            sas,
+            batch: Batch {
+                requested: GROWTH_STEP,
+                established: GROWTH_STEP,
+                failed: 0,
+                unfinished: 0,
+                elapsed_secs: GROWTH_STEP as f64 / rate,
+                rate_per_second: rate,
+                generator_cpu_secs: 0.0,
+            },
+            responder_cpu_secs: None,
+            rss_bytes: None,
+        }
+    }
+
+    #[test]
+    fn growth_stops_when_the_last_rate_cannot_reach_the_target_in_time() {
+        let s = Duration::from_secs;
+        assert_eq!(out_of_time(None, 10_000, 10_000, s(1), s(600)), None);
+        let fast = step(10_000, 500.0);
+        assert_eq!(
+            out_of_time(Some(&fast), 90_000, 100_000, s(200), s(600)),
+            None
+        );
+        let slow = step(10_000, 200.0);
+        let note = out_of_time(Some(&slow), 90_000, 100_000, s(300), s(600)).unwrap();
+        assert!(note.contains("stopped at 10000 SAs"), "{note}");
+        assert!(note.contains("~450 s"), "{note}");
+        let stuck = step(10_000, 0.0);
+        assert!(out_of_time(Some(&stuck), 1, 10_001, s(600), s(600)).is_some());
+    }
 }
