@@ -3,8 +3,13 @@
 //! good frame, a truncated frame then close, a slowloris sender, and 2000 idle connections. Each
 //! bad connection is closed by the gateway in bounded time, and the real client's tunnel keeps
 //! working throughout (same IKE SA, pings both ways).
+//!
+//! And the connection limits: a flood of connections from one host takes no more than its
+//! per-source share, so a client from another address still connects over TCP and tunnels; the
+//! flood's connections that keep sending keepalives but never start IKE are closed after the
+//! handshake timeout.
 
-use std::io::{Read as _, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -12,8 +17,9 @@ use eseg_tests::{gateway_config, Host, Scenario};
 use lab::{Firewall, Router};
 
 /// Gateway timeouts for this test: a first frame within 3 s, then a frame at least every 5 s.
-const TCP_EXTRA: &str =
-    "[tcp]\nfirst_frame_timeout_secs = 3\nidle_timeout_secs = 5\nmax_connections = 3000\n";
+/// (Every client is behind the same masquerading firewall, so one source: no per-source limit.)
+const TCP_EXTRA: &str = "[tcp]\nfirst_frame_timeout_secs = 3\nidle_timeout_secs = 5\n\
+                         max_connections = 3000\nmax_connections_per_source = 3000\n";
 
 /// How long the gateway may take to close a connection it should close at once.
 const PROMPT: Duration = Duration::from_secs(2);
@@ -176,5 +182,128 @@ fn hostile_connections_are_closed_and_the_real_client_keeps_working() {
             log.contains(cause),
             "gateway log lacks a close for `{cause}`"
         );
+    }
+}
+
+/// Limits for the flood test: 60 connections in all, 20 from one source, IKE_SA_INIT within 8 s.
+const LIMITS_EXTRA: &str =
+    "[tcp]\nmax_connections = 60\nmax_connections_per_source = 20\nhandshake_timeout_secs = 8\n";
+/// The flood test's per-source limit.
+const PER_SOURCE: usize = 20;
+/// The flood test's handshake timeout.
+const HANDSHAKE: Duration = Duration::from_secs(8);
+/// A TPKT' frame holding one keepalive octet.
+const KEEPALIVE: [u8; 5] = [1, 0, 0, 5, 0xff];
+
+/// Whether the gateway has closed `stream` (EOF or reset), without waiting.
+fn is_closed_now(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    let closed = stream.set_nonblocking(true).is_ok()
+        && match stream.read(&mut buf) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() != ErrorKind::WouldBlock,
+        };
+    let _ = stream.set_nonblocking(false);
+    closed
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // A test measuring wall-clock time.
+fn a_flood_from_one_source_leaves_room_for_a_client_from_another() {
+    // No router: each client host is its own source address.
+    let mut s = Scenario::new(2, "");
+    let config = gateway_config(&s.lab, "", LIMITS_EXTRA);
+    s.lab
+        .write_file("gateway.toml", config)
+        .expect("gateway config");
+    s.gateway = None;
+    s.start_gateway();
+    let target = SocketAddr::new(IpAddr::V4(s.lab.gateway_outer()), 80);
+    let core = IpAddr::V4(s.lab.addresses().core);
+
+    // 300 connections from client 1, each with a valid TPKT' keepalive frame: more than the
+    // total limit, so without a per-source limit nobody else would get in.
+    let flood_start = Instant::now();
+    let mut flood: Vec<TcpStream> = s
+        .lab
+        .run_in(Host::Client(1), || {
+            (0..300)
+                .filter_map(|_| TcpStream::connect_timeout(&target, Duration::from_secs(3)).ok())
+                .inspect(|mut c| {
+                    let _ = c.write_all(&KEEPALIVE);
+                })
+                .collect()
+        })
+        .expect("flood from client 1");
+    assert!(flood.len() > 250, "only {} connections opened", flood.len());
+    std::thread::sleep(Duration::from_secs(1));
+    flood.retain_mut(|c| !is_closed_now(c));
+    assert_eq!(
+        flood.len(),
+        PER_SOURCE,
+        "the gateway kept {} of client 1's connections",
+        flood.len()
+    );
+
+    // The flood keeps its connections busy with keepalives while a client from another source
+    // connects over TCP and tunnels.
+    let keepalive_writers: Vec<TcpStream> = flood
+        .iter()
+        .map(|c| c.try_clone().expect("clone"))
+        .collect();
+    let keepalives = std::thread::spawn(move || {
+        for _ in 0..15 {
+            for mut c in &keepalive_writers {
+                let _ = c.write_all(&KEEPALIVE);
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    s.start_client(0, &["--first-transport", "tcp"]);
+    assert_eq!(s.client_printed(0, "transport"), vec!["tcp".to_owned()]);
+    let handle = s.client_status(0).ike_sas[0].handle;
+    assert!(
+        s.ping(Host::Client(0), core),
+        "client -> core during the flood"
+    );
+
+    // Keepalives do not keep a connection that never started IKE: all of the flood's are closed
+    // once the handshake timeout has passed, and not much before.
+    let deadline = flood_start + HANDSHAKE + Duration::from_secs(4);
+    let mut first_closed = None;
+    for c in &mut flood {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            closed_within(c, left.max(Duration::from_millis(100))).is_some(),
+            "a flood connection outlived the handshake timeout"
+        );
+        first_closed.get_or_insert_with(|| flood_start.elapsed());
+    }
+    let first_closed = first_closed.unwrap_or_default();
+    assert!(
+        first_closed >= HANDSHAKE - Duration::from_secs(2),
+        "closed after {first_closed:?}, before the handshake timeout"
+    );
+    let _ = keepalives.join();
+
+    // The real client's connection proved itself and stays.
+    assert!(
+        s.ping(Host::Client(0), core),
+        "client -> core after the flood"
+    );
+    let vip = s.client_vip(0);
+    assert!(
+        s.ping(Host::Core, IpAddr::V4(vip)),
+        "core -> client after the flood"
+    );
+    assert_eq!(s.client_status(0).ike_sas[0].handle, handle, "same IKE SA");
+    let log = s.gateway.as_ref().map(|g| g.stderr()).unwrap_or_default();
+    for needle in [
+        "TCP connection refused",
+        "per-source connection limit reached",
+        "refused_total",
+        "no IKE_SA_INIT completed in time",
+    ] {
+        assert!(log.contains(needle), "gateway log lacks `{needle}`");
     }
 }
