@@ -3,17 +3,20 @@
 //!
 //! The table is read by every worker without locks and replaced by the control task when an SA
 //! is installed or removed, or when the peer's NAT mapping changes (RFC 7296 §2.23: ESP follows
-//! the IKE SA's latest authenticated address). Same pattern as `esp::SaDatabase`.
+//! the IKE SA's latest authenticated address). Same pattern as `esp::SaDatabase`, and the same
+//! copy-on-write map ([`esp::ShardedMap`]), so an edit costs the same at 100k SAs as at 1k.
 
-use std::collections::HashMap;
+use std::hash::RandomState;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, Cache};
+use esp::ShardedMap;
 use ikev2::path::{Path, TcpConnectionId, Transport};
 
-/// One published version of the table.
-type Map = HashMap<u32, Egress>;
+/// One published version of the table. Keyed by outbound SPI, which the peer picks: the hasher
+/// is keyed so that no peer can crowd one shard or bucket.
+type Map = ShardedMap<u32, Egress, RandomState>;
 
 /// How one outbound SA's packets leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,7 +50,7 @@ impl Egress {
 }
 
 /// The egress of every outbound SA, by SPI.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EgressTable {
     current: Arc<ArcSwap<Map>>,
     writer: Mutex<()>,
@@ -56,7 +59,10 @@ pub struct EgressTable {
 impl EgressTable {
     /// An empty table.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            current: Arc::new(ArcSwap::from_pointee(Map::with_hasher(RandomState::new()))),
+            writer: Mutex::new(()),
+        }
     }
 
     /// A per-worker reader.
@@ -66,10 +72,11 @@ impl EgressTable {
         }
     }
 
-    /// Copies the table, edits the copy and publishes it in one step.
+    /// Copies the table, edits the copy and publishes it in one step. The copy shares all
+    /// but the edited shards with the version before.
     pub fn update<R>(&self, edit: impl FnOnce(&mut Map) -> R) -> R {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut table = HashMap::clone(&self.current.load());
+        let mut table = Map::clone(&self.current.load());
         let result = edit(&mut table);
         self.current.store(Arc::new(table));
         result
@@ -78,6 +85,12 @@ impl EgressTable {
     /// The egress of one SA, for status and tests.
     pub fn get(&self, spi: u32) -> Option<Egress> {
         self.current.load().get(&spi).copied()
+    }
+}
+
+impl Default for EgressTable {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -123,5 +136,35 @@ mod tests {
         table.update(|t| t.remove(&7));
         assert_eq!(reader.get(7), None);
         assert_eq!(table.get(7), None);
+    }
+
+    #[test]
+    fn an_edit_leaves_other_sas_and_earlier_versions_alone() {
+        let table = EgressTable::new();
+        let egress = |spi: u32| Egress::Tcp {
+            connection: TcpConnectionId(u64::from(spi)),
+        };
+        table.update(|t| {
+            for spi in 1..=5000 {
+                t.insert(spi, egress(spi));
+            }
+        });
+        let before = Arc::clone(&table.current.load());
+        let moved = Egress::Tcp {
+            connection: TcpConnectionId(99_999),
+        };
+        table.update(|t| {
+            if let Some(entry) = t.get_mut(&42) {
+                *entry = moved;
+            }
+            t.remove(&43);
+        });
+        let mut reader = table.reader();
+        assert_eq!(reader.get(42), Some(moved));
+        assert_eq!(reader.get(43), None);
+        assert_eq!(reader.get(44), Some(egress(44)));
+        assert_eq!(before.get(&42), Some(&egress(42)));
+        assert_eq!(before.get(&43), Some(&egress(43)));
+        assert_eq!(table.current.load().len(), 4999);
     }
 }
