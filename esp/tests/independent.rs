@@ -8,13 +8,10 @@ mod common;
 use std::collections::HashSet;
 use std::time::Instant;
 
-use common::{
-    ipv4_packet, ipv6_packet, keys, reference_open, reference_seal, reference_seal_plaintext,
-    ALGORITHMS,
-};
+use common::{ipv4_packet, ipv6_packet, keys, reference_open, ReferenceSealer, ALGORITHMS};
 use esp::{
-    Error, InboundConfig, InboundSa, IpVersion, Opened, OutboundConfig, OutboundSa, PacketBuf,
-    TrafficSelector, SEAL_HEADROOM, SEAL_TAILROOM,
+    Algorithm, Error, InboundConfig, InboundSa, IpVersion, Opened, OutboundConfig, OutboundSa,
+    PacketBuf, TrafficSelector, SEAL_HEADROOM, SEAL_TAILROOM,
 };
 
 const SPI: u32 = 0xc0ff_ee01;
@@ -34,6 +31,18 @@ fn client_selectors() -> Vec<TrafficSelector> {
         TrafficSelector::host(CLIENT_V4.into()),
         TrafficSelector::host(CLIENT_V6.into()),
     ]
+}
+
+/// Keys from `seed` and an inbound SA with them (no ESN) whose traffic comes from the client.
+fn client_inbound_sa(algorithm: Algorithm, seed: u8) -> (InboundSa, Vec<u8>, Vec<u8>) {
+    let (encryption, integrity) = keys(algorithm, seed);
+    let sa = InboundSa::new(
+        InboundConfig::new(SPI, algorithm, client_selectors()),
+        &encryption,
+        &integrity,
+    )
+    .unwrap();
+    (sa, encryption, integrity)
 }
 
 fn inner_packets() -> Vec<(Vec<u8>, u8)> {
@@ -103,18 +112,16 @@ fn rustcrypto_sealed_packets_open_with_ours() {
             config.esn = esn;
             let sa = InboundSa::new(config, &encryption, &integrity).unwrap();
             let iv: Vec<u8> = (0..algorithm.iv_len() as u8).map(|i| i ^ 0x5a).collect();
+            let sealer = ReferenceSealer {
+                algorithm,
+                encryption_key: &encryption,
+                integrity_key: &integrity,
+                spi: SPI,
+                esn,
+                iv: &iv,
+            };
             for (sequence, (inner, next_header)) in (1u64..).zip(inner_packets()) {
-                let packet = reference_seal(
-                    algorithm,
-                    &encryption,
-                    &integrity,
-                    SPI,
-                    sequence,
-                    esn,
-                    &iv,
-                    &inner,
-                    next_header,
-                );
+                let packet = sealer.seal(sequence, &inner, next_header);
                 let mut buf = PacketBuf::new(2048);
                 buf.fill(7, &packet).unwrap();
                 let version = if next_header == 4 {
@@ -138,19 +145,15 @@ fn esn_high_bits_are_authenticated_and_inferred() {
         let sa = InboundSa::new(config, &encryption, &integrity).unwrap();
         let iv = vec![0x33; algorithm.iv_len()];
         let inner = ipv4_packet(60, CLIENT_V4, SERVER_V4);
-        let seal = |sequence: u64| {
-            reference_seal(
-                algorithm,
-                &encryption,
-                &integrity,
-                SPI,
-                sequence,
-                true,
-                &iv,
-                &inner,
-                4,
-            )
+        let sealer = ReferenceSealer {
+            algorithm,
+            encryption_key: &encryption,
+            integrity_key: &integrity,
+            spi: SPI,
+            esn: true,
+            iv: &iv,
         };
+        let seal = |sequence: u64| sealer.seal(sequence, &inner, 4);
         let mut buf = PacketBuf::new(2048);
         // Just below the first wrap of the low half, then just after it: the receiver must
         // infer high = 1 from the window.
@@ -177,70 +180,45 @@ fn esn_high_bits_are_authenticated_and_inferred() {
 #[test]
 fn dummy_packets_are_dropped_quietly_and_unknown_next_headers_refused() {
     for algorithm in ALGORITHMS {
-        let (encryption, integrity) = keys(algorithm, 1);
-        let sa = InboundSa::new(
-            InboundConfig::new(SPI, algorithm, client_selectors()),
-            &encryption,
-            &integrity,
-        )
-        .unwrap();
+        let (sa, encryption, integrity) = client_inbound_sa(algorithm, 1);
         let iv = vec![0x11; algorithm.iv_len()];
+        let sealer = ReferenceSealer {
+            algorithm,
+            encryption_key: &encryption,
+            integrity_key: &integrity,
+            spi: SPI,
+            esn: false,
+            iv: &iv,
+        };
         let mut buf = PacketBuf::new(2048);
-        let dummy = reference_seal(
-            algorithm,
-            &encryption,
-            &integrity,
-            SPI,
-            1,
-            false,
-            &iv,
-            &[0xee; 33],
-            59,
-        );
-        buf.fill(0, &dummy).unwrap();
-        assert_eq!(sa.open(now(), &mut buf), Ok(Opened::Dummy));
-        let udp = reference_seal(
-            algorithm,
-            &encryption,
-            &integrity,
-            SPI,
-            2,
-            false,
-            &iv,
-            &[0xee; 33],
-            17,
-        );
-        buf.fill(0, &udp).unwrap();
-        assert_eq!(
-            sa.open(now(), &mut buf),
-            Err(Error::UnsupportedNextHeader(17))
-        );
-        let mismatched = reference_seal(
-            algorithm,
-            &encryption,
-            &integrity,
-            SPI,
-            3,
-            false,
-            &iv,
-            &ipv4_packet(40, CLIENT_V4, SERVER_V4),
-            41,
-        );
-        buf.fill(0, &mismatched).unwrap();
-        assert_eq!(sa.open(now(), &mut buf), Err(Error::MalformedInner));
-        let spoofed = reference_seal(
-            algorithm,
-            &encryption,
-            &integrity,
-            SPI,
-            4,
-            false,
-            &iv,
-            &ipv4_packet(40, [10, 99, 2, 2], SERVER_V4),
-            4,
-        );
-        buf.fill(0, &spoofed).unwrap();
-        assert_eq!(sa.open(now(), &mut buf), Err(Error::PolicyViolation));
+        for (sequence, case, payload, next_header, expected) in [
+            (1, "dummy", vec![0xee; 33], 59, Ok(Opened::Dummy)),
+            (
+                2,
+                "UDP next header",
+                vec![0xee; 33],
+                17,
+                Err(Error::UnsupportedNextHeader(17)),
+            ),
+            (
+                3,
+                "IPv4 packet labelled IPv6",
+                ipv4_packet(40, CLIENT_V4, SERVER_V4),
+                41,
+                Err(Error::MalformedInner),
+            ),
+            (
+                4,
+                "spoofed inner source",
+                ipv4_packet(40, [10, 99, 2, 2], SERVER_V4),
+                4,
+                Err(Error::PolicyViolation),
+            ),
+        ] {
+            let packet = sealer.seal(sequence, &payload, next_header);
+            buf.fill(0, &packet).unwrap();
+            assert_eq!(sa.open(now(), &mut buf), expected, "{algorithm:?}: {case}");
+        }
         let stats = sa.stats();
         assert_eq!(stats.packets, 4, "all four were authentic");
         assert_eq!(stats.policy_drops, 1);
@@ -251,13 +229,7 @@ fn dummy_packets_are_dropped_quietly_and_unknown_next_headers_refused() {
 #[test]
 fn bad_padding_is_refused_after_the_icv() {
     for algorithm in ALGORITHMS {
-        let (encryption, integrity) = keys(algorithm, 2);
-        let sa = InboundSa::new(
-            InboundConfig::new(SPI, algorithm, client_selectors()),
-            &encryption,
-            &integrity,
-        )
-        .unwrap();
+        let (sa, encryption, integrity) = client_inbound_sa(algorithm, 2);
         let iv = vec![0x22; algorithm.iv_len()];
         let block = usize::from(algorithm.block_len());
         let inner = ipv4_packet(8 * block - 6, CLIENT_V4, SERVER_V4);
@@ -276,16 +248,15 @@ fn bad_padding_is_refused_after_the_icv() {
             (2, wrong_pattern, Err(Error::BadPadding)),
             (3, correct, Ok(Opened::Packet(IpVersion::V4))),
         ] {
-            let packet = reference_seal_plaintext(
+            let packet = ReferenceSealer {
                 algorithm,
-                &encryption,
-                &integrity,
-                SPI,
-                sequence,
-                false,
-                &iv,
-                plaintext,
-            );
+                encryption_key: &encryption,
+                integrity_key: &integrity,
+                spi: SPI,
+                esn: false,
+                iv: &iv,
+            }
+            .seal_plaintext(sequence, plaintext);
             buf.fill(0, &packet).unwrap();
             assert_eq!(sa.open(now(), &mut buf), expected, "{algorithm:?}");
         }

@@ -301,30 +301,20 @@ fn two_child_sas_to_one_address_each_get_the_packets_of_their_selectors() {
         table.seal(&mut buf).map(|(_, sa)| sa.spi())
     };
     let client = [10, 99, 2, 1];
-    assert_eq!(
-        seal_spi(&udp_packet([10, 99, 1, 5], 5060, client, 40000)),
-        Ok(0x51)
-    );
-    assert_eq!(
-        seal_spi(&udp_packet([10, 99, 1, 9], 10000, client, 40000)),
-        Ok(0x52)
-    );
-    assert_eq!(
-        seal_spi(&udp_packet([10, 99, 1, 9], 20000, client, 40000)),
-        Ok(0x52)
-    );
-    assert_eq!(
-        seal_spi(&udp_packet([10, 99, 1, 9], 5060, client, 40000)),
-        Ok(0x53)
-    );
-    assert_eq!(
-        seal_spi(&udp_packet([10, 99, 1, 5], 5061, client, 40000)),
-        Ok(0x53)
-    );
-    assert_eq!(
-        seal_spi(&udp_packet([10, 99, 1, 6], 5060, client, 40000)),
-        Ok(0x53)
-    );
+    for (destination, port, spi) in [
+        ([10, 99, 1, 5], 5060, 0x51),
+        ([10, 99, 1, 9], 10000, 0x52),
+        ([10, 99, 1, 9], 20000, 0x52),
+        ([10, 99, 1, 9], 5060, 0x53),
+        ([10, 99, 1, 5], 5061, 0x53),
+        ([10, 99, 1, 6], 5060, 0x53),
+    ] {
+        assert_eq!(
+            seal_spi(&udp_packet(destination, port, client, 40000)),
+            Ok(spi),
+            "UDP to {destination:?} port {port}"
+        );
+    }
     // TCP to the SIP port, and a non-initial fragment of SIP (opaque ports, RFC 4301
     // §4.4.1.3): neither may use the port-specific SA.
     let mut tcp = udp_packet([10, 99, 1, 5], 5060, client, 40000);

@@ -154,102 +154,93 @@ pub fn reference_open(
     })
 }
 
-/// Builds an ESP packet with RustCrypto: `iv` must have the transform's IV length. Pads with
-/// the default 1, 2, 3... padding.
-#[allow(clippy::too_many_arguments)]
-pub fn reference_seal(
-    algorithm: Algorithm,
-    encryption_key: &[u8],
-    integrity_key: &[u8],
-    spi: u32,
-    sequence: u64,
-    esn: bool,
-    iv: &[u8],
-    inner: &[u8],
-    next_header: u8,
-) -> Vec<u8> {
-    let block = usize::from(algorithm.block_len());
-    let pad = (block - (inner.len() + 2) % block) % block;
-    let mut plaintext = inner.to_vec();
-    plaintext.extend((1..=pad as u8).collect::<Vec<_>>());
-    plaintext.extend_from_slice(&[pad as u8, next_header]);
-    reference_seal_plaintext(
-        algorithm,
-        encryption_key,
-        integrity_key,
-        spi,
-        sequence,
-        esn,
-        iv,
-        plaintext,
-    )
+/// Builds ESP packets of one SA with RustCrypto: `iv` must have the transform's IV length.
+#[derive(Clone, Copy)]
+pub struct ReferenceSealer<'a> {
+    pub algorithm: Algorithm,
+    pub encryption_key: &'a [u8],
+    pub integrity_key: &'a [u8],
+    pub spi: u32,
+    pub esn: bool,
+    pub iv: &'a [u8],
 }
 
-/// Builds an ESP packet around exactly `plaintext` (payload, padding and trailer as given).
-#[allow(clippy::too_many_arguments)]
-pub fn reference_seal_plaintext(
-    algorithm: Algorithm,
-    encryption_key: &[u8],
-    integrity_key: &[u8],
-    spi: u32,
-    sequence: u64,
-    esn: bool,
-    iv: &[u8],
-    mut plaintext: Vec<u8>,
-) -> Vec<u8> {
-    let mut packet = spi.to_be_bytes().to_vec();
-    packet.extend_from_slice(&(sequence as u32).to_be_bytes());
-    packet.extend_from_slice(iv);
-    let high = esn.then_some((sequence >> 32) as u32);
-    match algorithm {
-        Algorithm::AesGcm128 | Algorithm::AesGcm256 | Algorithm::ChaCha20Poly1305 => {
-            let key_len = encryption_key.len() - 4;
-            let mut nonce = encryption_key[key_len..].to_vec();
-            nonce.extend_from_slice(iv);
-            let aad = aead_aad(&packet[..8], high);
-            let nonce = aes_gcm::Nonce::from_slice(&nonce);
-            let key = &encryption_key[..key_len];
-            let tag = match algorithm {
-                Algorithm::AesGcm128 => Aes128Gcm::new_from_slice(key)
-                    .unwrap()
-                    .encrypt_in_place_detached(nonce, &aad, &mut plaintext),
-                Algorithm::AesGcm256 => Aes256Gcm::new_from_slice(key)
-                    .unwrap()
-                    .encrypt_in_place_detached(nonce, &aad, &mut plaintext),
-                _ => ChaCha20Poly1305::new_from_slice(key)
-                    .unwrap()
-                    .encrypt_in_place_detached(nonce, &aad, &mut plaintext),
-            }
-            .unwrap();
-            packet.extend_from_slice(&plaintext);
-            packet.extend_from_slice(&tag);
-        }
-        Algorithm::AesCbc128(integrity) | Algorithm::AesCbc256(integrity) => {
-            let len = plaintext.len();
-            match algorithm {
-                Algorithm::AesCbc128(_) => {
-                    cbc::Encryptor::<aes::Aes128>::new_from_slices(encryption_key, iv)
-                        .unwrap()
-                        .encrypt_padded_mut::<NoPadding>(&mut plaintext, len)
-                        .unwrap();
-                }
-                _ => {
-                    cbc::Encryptor::<aes::Aes256>::new_from_slices(encryption_key, iv)
-                        .unwrap()
-                        .encrypt_padded_mut::<NoPadding>(&mut plaintext, len)
-                        .unwrap();
-                }
-            }
-            packet.extend_from_slice(&plaintext);
-            let mut covered = packet.clone();
-            if let Some(high) = high {
-                covered.extend_from_slice(&high.to_be_bytes());
-            }
-            let icv = reference_hmac(integrity, integrity_key, &covered);
-            packet.extend_from_slice(&icv[..integrity.icv_len()]);
-        }
+impl ReferenceSealer<'_> {
+    /// The ESP packet `sequence` carrying `inner`, with the default 1, 2, 3... padding.
+    pub fn seal(&self, sequence: u64, inner: &[u8], next_header: u8) -> Vec<u8> {
+        let block = usize::from(self.algorithm.block_len());
+        let pad = (block - (inner.len() + 2) % block) % block;
+        let mut plaintext = inner.to_vec();
+        plaintext.extend((1..=pad as u8).collect::<Vec<_>>());
+        plaintext.extend_from_slice(&[pad as u8, next_header]);
+        self.seal_plaintext(sequence, plaintext)
     }
-    packet
+
+    /// The ESP packet `sequence` around exactly `plaintext` (payload, padding and trailer as
+    /// given).
+    pub fn seal_plaintext(&self, sequence: u64, mut plaintext: Vec<u8>) -> Vec<u8> {
+        let Self {
+            algorithm,
+            encryption_key,
+            integrity_key,
+            spi,
+            esn,
+            iv,
+        } = *self;
+        let mut packet = spi.to_be_bytes().to_vec();
+        packet.extend_from_slice(&(sequence as u32).to_be_bytes());
+        packet.extend_from_slice(iv);
+        let high = esn.then_some((sequence >> 32) as u32);
+        match algorithm {
+            Algorithm::AesGcm128 | Algorithm::AesGcm256 | Algorithm::ChaCha20Poly1305 => {
+                let key_len = encryption_key.len() - 4;
+                let mut nonce = encryption_key[key_len..].to_vec();
+                nonce.extend_from_slice(iv);
+                let aad = aead_aad(&packet[..8], high);
+                let nonce = aes_gcm::Nonce::from_slice(&nonce);
+                let key = &encryption_key[..key_len];
+                let tag = match algorithm {
+                    Algorithm::AesGcm128 => Aes128Gcm::new_from_slice(key)
+                        .unwrap()
+                        .encrypt_in_place_detached(nonce, &aad, &mut plaintext),
+                    Algorithm::AesGcm256 => Aes256Gcm::new_from_slice(key)
+                        .unwrap()
+                        .encrypt_in_place_detached(nonce, &aad, &mut plaintext),
+                    _ => ChaCha20Poly1305::new_from_slice(key)
+                        .unwrap()
+                        .encrypt_in_place_detached(nonce, &aad, &mut plaintext),
+                }
+                .unwrap();
+                packet.extend_from_slice(&plaintext);
+                packet.extend_from_slice(&tag);
+            }
+            Algorithm::AesCbc128(integrity) | Algorithm::AesCbc256(integrity) => {
+                let len = plaintext.len();
+                match algorithm {
+                    Algorithm::AesCbc128(_) => {
+                        cbc::Encryptor::<aes::Aes128>::new_from_slices(encryption_key, iv)
+                            .unwrap()
+                            .encrypt_padded_mut::<NoPadding>(&mut plaintext, len)
+                            .unwrap();
+                    }
+                    _ => {
+                        cbc::Encryptor::<aes::Aes256>::new_from_slices(encryption_key, iv)
+                            .unwrap()
+                            .encrypt_padded_mut::<NoPadding>(&mut plaintext, len)
+                            .unwrap();
+                    }
+                }
+                packet.extend_from_slice(&plaintext);
+                let mut covered = packet.clone();
+                if let Some(high) = high {
+                    covered.extend_from_slice(&high.to_be_bytes());
+                }
+                let icv = reference_hmac(integrity, integrity_key, &covered);
+                packet.extend_from_slice(&icv[..integrity.icv_len()]);
+            }
+        }
+        packet
+    }
 }
 
 fn aead_aad(header: &[u8], sequence_high: Option<u32>) -> Vec<u8> {
