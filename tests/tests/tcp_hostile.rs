@@ -235,7 +235,8 @@ fn a_flood_from_one_source_leaves_room_for_a_client_from_another() {
                 .collect()
         })
         .expect("flood from client 1");
-    assert!(flood.len() > 250, "only {} connections opened", flood.len());
+    let opened = flood.len();
+    assert!(opened > 250, "only {opened} connections opened");
     std::thread::sleep(Duration::from_secs(1));
     flood.retain_mut(|c| !is_closed_now(c));
     assert_eq!(
@@ -297,6 +298,13 @@ fn a_flood_from_one_source_leaves_room_for_a_client_from_another() {
         "core -> client after the flood"
     );
     assert_eq!(s.client_status(0).ike_sas[0].handle, handle, "same IKE SA");
+    let tcp = s.gateway_status().tcp;
+    assert_eq!(
+        (tcp.refused_per_source, tcp.refused_over_limit),
+        (u64::try_from(opened - PER_SOURCE).unwrap_or(0), 0),
+        "{tcp:?}"
+    );
+    assert_eq!(tcp.closed_no_handshake, PER_SOURCE as u64, "{tcp:?}");
     let log = s.gateway.as_ref().map(|g| g.stderr()).unwrap_or_default();
     for needle in [
         "TCP connection refused",

@@ -293,6 +293,7 @@ impl SaBook {
             forbidden_destination_drops: c
                 .forbidden_destination
                 .load(std::sync::atomic::Ordering::Relaxed),
+            tcp: self.shared.tcp.counters.snapshot(),
         }
     }
 }

@@ -33,6 +33,32 @@ pub struct StatusReport {
     pub unmatched_drops: u64,
     /// Of those, decrypted packets whose destination the policy forbids (client to client).
     pub forbidden_destination_drops: u64,
+    /// The TPKT' transport's connection counters (all zero without TCP).
+    #[serde(default)]
+    pub tcp: TcpStatus,
+}
+
+/// What the TPKT' transport did with connections: opened, refused at accept, closed for cause.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpStatus {
+    /// Connections accepted or opened.
+    pub opened: u64,
+    /// Refused because `max_connections` were open.
+    pub refused_over_limit: u64,
+    /// Refused because `max_connections_per_source` were open from their source.
+    pub refused_per_source: u64,
+    /// Closed because their first octets were not TPKT'.
+    pub closed_not_tpkt: u64,
+    /// Closed on a framing error.
+    pub closed_bad_framing: u64,
+    /// Closed without a complete frame in time.
+    pub closed_idle: u64,
+    /// Closed without IKE_SA_INIT completed (or other proof) within the handshake timeout.
+    pub closed_no_handshake: u64,
+    /// Ended in the middle of a frame.
+    pub closed_truncated: u64,
+    /// Closed because the peer stopped reading.
+    pub closed_stalled: u64,
 }
 
 /// One IKE SA.
@@ -229,6 +255,7 @@ mod tests {
             uptime_secs: 12,
             unmatched_drops: 3,
             forbidden_destination_drops: 1,
+            tcp: TcpStatus::default(),
             ike_sas: vec![
                 IkeSaStatus {
                     handle: 1,

@@ -21,6 +21,8 @@ use ikev2::wire::{ExchangeType, Flags, IkeHeader, PayloadType};
 use tokio::sync::Notify;
 use tpkt::SendQueue;
 
+use super::status::TcpStatus;
+
 /// Counters of the TCP transport, across all connections.
 #[derive(Debug, Default)]
 pub struct TcpCounters {
@@ -62,6 +64,22 @@ impl TcpCounters {
     /// Adds one to a counter.
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters the status report shows.
+    pub fn snapshot(&self) -> TcpStatus {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TcpStatus {
+            opened: load(&self.opened),
+            refused_over_limit: load(&self.refused_over_limit),
+            refused_per_source: load(&self.refused_per_source),
+            closed_not_tpkt: load(&self.closed_not_tpkt),
+            closed_bad_framing: load(&self.closed_bad_framing),
+            closed_idle: load(&self.closed_idle),
+            closed_no_handshake: load(&self.closed_no_handshake),
+            closed_truncated: load(&self.closed_truncated),
+            closed_stalled: load(&self.closed_stalled),
+        }
     }
 
     /// Connections refused at accept, for either limit.
