@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::Report;
+use crate::report::{Ratio, Report};
 use crate::stats::Summary;
 
 /// Lays out `rows` under `headers` in aligned columns.
@@ -58,11 +58,13 @@ pub fn render(report: &Report) -> String {
     let m = &report.machine;
     let _ = writeln!(
         out,
-        "eseg-bench {} on {} ({} cores, kernel {}), {} runs of {} s per case\n",
+        "eseg-bench {} on {} ({} cores, kernel {}, load {} at the start), {} repetitions, {} s \
+         per iperf3 run, systems interleaved\n",
         m.date,
         m.cpu_model,
         m.cores,
         m.kernel,
+        m.load_average,
         report.options.repetitions,
         report.options.duration_secs
     );
@@ -86,7 +88,7 @@ pub fn render(report: &Report) -> String {
     }
     out.push_str(&throughput_table(report));
     out.push_str(&packet_rate_table(report));
-    out.push_str(&ratio_table(report));
+    out.push_str(&ratio_table(&report.ratios));
     out.push_str(&latency_table(report));
     if !report.setup_rate.is_empty() {
         let headers = [
@@ -117,39 +119,7 @@ pub fn render(report: &Report) -> String {
             .collect();
         let _ = writeln!(out, "{}", grid(&headers, &rows));
     }
-    if !report.memory_per_sa.is_empty() {
-        let headers = [
-            "memory (responder)",
-            "SAs",
-            "RSS MB",
-            "bytes per SA",
-            "note",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        let mut rows = Vec::new();
-        for m in &report.memory_per_sa {
-            for p in &m.points {
-                rows.push(vec![
-                    m.system.clone(),
-                    format!("{}/{}", p.established, p.target),
-                    format!("{:.1}", p.rss_bytes as f64 / 1e6),
-                    opt(p.bytes_per_sa, 0),
-                    String::new(),
-                ]);
-            }
-            if let Some(note) = m.note.as_ref().or(m.errors.first()) {
-                rows.push(vec![
-                    m.system.clone(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    note.clone(),
-                ]);
-            }
-        }
-        let _ = writeln!(out, "{}", grid(&headers, &rows));
-    }
+    out.push_str(&memory_table(report));
     if !report.tcp80_loss.is_empty() {
         let headers = [
             "TCP under outer loss",
@@ -177,9 +147,15 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "{}", grid(&headers, &rows));
     }
     if !report.cpu.is_empty() {
-        let headers = ["daemon CPU (TCP runs)", "CPU s", "GB moved", "CPU s per GB"]
-            .map(str::to_owned)
-            .to_vec();
+        let headers = [
+            "daemon CPU (TCP runs)",
+            "CPU s",
+            "GB moved",
+            "CPU s per GB",
+            "per repetition",
+        ]
+        .map(str::to_owned)
+        .to_vec();
         let rows: Vec<Vec<String>> = report
             .cpu
             .iter()
@@ -190,6 +166,10 @@ pub fn render(report: &Report) -> String {
                     format!("{:.2}", c.gigabytes),
                     c.cpu_seconds_per_gb
                         .map_or_else(|| "- (kernel only)".to_owned(), |v| format!("{v:.2}")),
+                    {
+                        let per_rep: Vec<f64> = c.per_repetition.iter().map(|(_, v)| *v).collect();
+                        spread(Summary::of(&per_rep).as_ref(), 1.0, 2)
+                    },
                 ]
             })
             .collect();
@@ -256,37 +236,151 @@ fn packet_rate_table(report: &Report) -> String {
             row
         })
         .collect();
-    format!("{}\n", grid(&headers, &rows))
+    let note = if first.systems.iter().any(|s| s.system == "veth") {
+        "(plain veth's column is the load generator's own limit: one iperf3 sender and one \
+         receiver on the same CPUs)\n"
+    } else {
+        ""
+    };
+    format!("{}{note}\n", grid(&headers, &rows))
 }
 
-/// Every ratio: the median ratio and the spread of the per-repetition ratios.
-fn ratio_table(report: &Report) -> String {
-    if report.ratios.is_empty() {
+/// Memory per SA at each SA count, and the setup rate of every growth step on the way there.
+fn memory_table(report: &Report) -> String {
+    if report.memory_per_sa.is_empty() {
         return String::new();
     }
     let headers = [
-        "ratio",
-        "metric",
-        "case",
-        "of medians",
-        "per repetition: median (min-max)",
+        "memory (responder)",
+        "SAs",
+        "RSS MB",
+        "bytes per SA",
+        "generator RSS MB",
+        "note",
     ]
     .map(str::to_owned)
     .to_vec();
-    let rows: Vec<Vec<String>> = report
-        .ratios
+    let mut rows = Vec::new();
+    let mut growth = String::new();
+    for m in &report.memory_per_sa {
+        for p in &m.points {
+            let quiet = p.held.responder_requests == 0 && p.held.closed == 0;
+            rows.push(vec![
+                m.system.clone(),
+                format!("{}/{}", p.established, p.target),
+                format!("{:.1}", p.rss_bytes as f64 / 1e6),
+                opt(p.bytes_per_sa, 0),
+                opt(p.generator_rss_bytes.map(|b| b as f64 / 1e6), 1),
+                if quiet {
+                    String::new()
+                } else {
+                    format!(
+                        "while held {:.0} s: {} requests from the responder, {} closed",
+                        p.held.secs, p.held.responder_requests, p.held.closed
+                    )
+                },
+            ]);
+        }
+        if let Some(note) = m.note.as_ref().or(m.errors.first()) {
+            rows.push(vec![
+                m.system.clone(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                note.clone(),
+            ]);
+        }
+        if !m.steps.is_empty() {
+            let steps: Vec<String> = m
+                .steps
+                .iter()
+                .map(|s| format!("{}: {:.0}", s.sas, s.batch.rate_per_second))
+                .collect();
+            let _ = writeln!(
+                growth,
+                "{} setup rate while growing (SAs: per second): {}",
+                m.system,
+                steps.join(", ")
+            );
+        }
+    }
+    format!("{}{growth}\n", grid(&headers, &rows))
+}
+
+/// A ratio as the median of its per-repetition ratios with their range, `1.79 [1.57-2.24]`; the
+/// ratio of the medians when there are no per-repetition pairs.
+fn ratio_cell(ratio: &Ratio) -> String {
+    match &ratio.per_repetition {
+        Some(s) if s.count > 1 => format!("{:.3} [{:.3}-{:.3}]", s.median, s.min, s.max),
+        Some(s) => format!("{:.3}", s.median),
+        None => format!("{:.3}", ratio.of_medians),
+    }
+}
+
+/// Whether a ratio belongs in the per-case matrix (throughput and packet rate).
+fn per_case(ratio: &Ratio) -> bool {
+    ratio.metric == "throughput" || ratio.metric == "packet rate"
+}
+
+/// Every ratio: the per-case ones as a matrix (pairs down, cases across), the others (CPU, setup
+/// rate, memory) as a list.
+fn ratio_table(ratios: &[Ratio]) -> String {
+    let mut out = String::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut cases: Vec<&str> = Vec::new();
+    for r in ratios.iter().filter(|r| per_case(r)) {
+        if !names.contains(&r.name.as_str()) {
+            names.push(&r.name);
+        }
+        if !cases.contains(&r.case.as_str()) {
+            cases.push(&r.case);
+        }
+    }
+    if !names.is_empty() {
+        let mut headers = vec!["ratio: median [min-max] per repetition".to_owned()];
+        headers.extend(cases.iter().map(|c| (*c).to_owned()));
+        let rows: Vec<Vec<String>> = names
+            .iter()
+            .map(|name| {
+                let mut row = vec![(*name).to_owned()];
+                row.extend(cases.iter().map(|case| {
+                    ratios
+                        .iter()
+                        .find(|r| per_case(r) && r.name == *name && r.case == *case)
+                        .map_or_else(|| "-".to_owned(), ratio_cell)
+                }));
+                row
+            })
+            .collect();
+        let _ = writeln!(out, "{}", grid(&headers, &rows));
+    }
+    let others: Vec<Vec<String>> = ratios
         .iter()
+        .filter(|r| !per_case(r))
         .map(|r| {
             vec![
                 r.name.clone(),
                 r.metric.clone(),
                 r.case.clone(),
+                ratio_cell(r),
                 format!("{:.3}", r.of_medians),
-                spread(r.per_repetition.as_ref(), 1.0, 3),
             ]
         })
         .collect();
-    format!("{}\n", grid(&headers, &rows))
+    if !others.is_empty() {
+        let headers = [
+            "ratio",
+            "metric",
+            "of",
+            "median [min-max] per repetition",
+            "of medians",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let _ = writeln!(out, "{}", grid(&headers, &others));
+    }
+    out
 }
 
 /// Ping RTT percentiles idle and loaded: median over the repetitions (min-max).
@@ -339,6 +433,34 @@ mod tests {
         assert_eq!(lines[1], "---------  ---");
         assert_eq!(lines[2], "long cell  x");
         assert_eq!(lines[3], "y");
+    }
+
+    fn ratio(name: &str, metric: &str, case: &str, per_rep: &[f64]) -> Ratio {
+        Ratio {
+            name: name.into(),
+            case: case.into(),
+            metric: metric.into(),
+            of_medians: 9.0,
+            per_repetition: Summary::of(per_rep),
+        }
+    }
+
+    #[test]
+    fn ratios_per_case_form_a_matrix_and_the_others_a_list() {
+        let ratios = [
+            ratio("a / b", "throughput", "tcp x1 up", &[1.5, 2.0, 1.0]),
+            ratio("a / b", "packet rate", "udp 64B max up", &[0.5]),
+            ratio("c / b", "throughput", "tcp x1 up", &[3.0, 3.0]),
+            ratio("a / b", "bytes per SA", "10000 SAs", &[]),
+        ];
+        let text = ratio_table(&ratios);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("tcp x1 up") && lines[0].contains("udp 64B max up"));
+        assert!(lines[2].starts_with("a / b") && lines[2].contains("1.500 [1.000-2.000]"));
+        assert!(lines[2].contains("0.500"));
+        assert!(lines[3].starts_with("c / b") && lines[3].trim_end().ends_with('-'));
+        let memory = lines.iter().find(|l| l.contains("bytes per SA")).unwrap();
+        assert!(memory.contains("10000 SAs") && memory.contains("9.000"));
     }
 
     #[test]
