@@ -135,24 +135,44 @@ fn parallel_labs_do_not_collide() {
     });
 }
 
+/// Sends `payload` from client 0 (UDP source port `source_port`, 0 for any) to the gateway's
+/// outer address on `port`; returns what the gateway received and the source address it saw.
+fn datagram_to_gateway(
+    lab: &Lab,
+    port: u16,
+    source_port: u16,
+    payload: &[u8],
+) -> (Vec<u8>, SocketAddr) {
+    let listen = SocketAddr::from((lab.gateway_outer(), port));
+    let server = lab
+        .run_in(Host::Gateway, || UdpSocket::bind(listen))
+        .expect("enter the gateway namespace")
+        .expect("bind on the gateway");
+    server
+        .set_read_timeout(Some(SHORT))
+        .expect("socket timeout");
+    let client = lab
+        .run_in(Host::Client(0), || {
+            UdpSocket::bind(("0.0.0.0", source_port))
+        })
+        .expect("enter the client namespace")
+        .expect("bind on the client");
+    client
+        .send_to(payload, listen)
+        .expect("send to the gateway");
+    let mut buf = [0u8; 64];
+    let (len, from) = server
+        .recv_from(&mut buf)
+        .expect("the datagram reaches the gateway");
+    (buf[..len].to_vec(), from)
+}
+
 #[test]
 fn nat_router_masquerades_the_client() {
     let lab = Lab::builder().with_router(Router::Nat).build().unwrap();
     let a = lab.addresses().clone();
-    let listen = SocketAddr::from((a.gateway_outer, 4500));
-    let server = lab
-        .run_in(Host::Gateway, || UdpSocket::bind(listen))
-        .unwrap()
-        .unwrap();
-    server.set_read_timeout(Some(SHORT)).unwrap();
-    let client = lab
-        .run_in(Host::Client(0), || UdpSocket::bind(("0.0.0.0", 4500)))
-        .unwrap()
-        .unwrap();
-    client.send_to(b"hello", listen).unwrap();
-    let mut buf = [0u8; 16];
-    let (len, from) = server.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"hello");
+    let (received, from) = datagram_to_gateway(&lab, 4500, 4500, b"hello");
+    assert_eq!(received, b"hello");
     assert_eq!(from.ip(), IpAddr::V4(a.router_wan.unwrap()));
     // And the gateway has no route back to the clients' LAN: only NAT makes replies work.
     assert!(!lab
@@ -164,19 +184,8 @@ fn nat_router_masquerades_the_client() {
 fn plain_router_keeps_the_client_address() {
     let lab = Lab::builder().with_router(Router::Plain).build().unwrap();
     let a = lab.addresses().clone();
-    let listen = SocketAddr::from((a.gateway_outer, 500));
-    let server = lab
-        .run_in(Host::Gateway, || UdpSocket::bind(listen))
-        .unwrap()
-        .unwrap();
-    server.set_read_timeout(Some(SHORT)).unwrap();
-    let client = lab
-        .run_in(Host::Client(0), || UdpSocket::bind(("0.0.0.0", 0)))
-        .unwrap()
-        .unwrap();
-    client.send_to(b"x", listen).unwrap();
-    let mut buf = [0u8; 4];
-    let (_, from) = server.recv_from(&mut buf).unwrap();
+    let (received, from) = datagram_to_gateway(&lab, 500, 0, b"x");
+    assert_eq!(received, b"x");
     assert_eq!(from.ip(), IpAddr::V4(a.clients[0]));
 }
 
