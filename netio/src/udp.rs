@@ -20,6 +20,7 @@ use std::cell::RefCell;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::AtomicBool;
 
 use nix::sys::socket::{
     recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
@@ -98,6 +99,9 @@ pub struct RecvMeta {
     pub ifindex: Option<u32>,
     /// Whether the datagram was longer than the buffer and got cut (`MSG_TRUNC`).
     pub truncated: bool,
+    /// With [`UdpSocket::set_receive_coalescing`]: the buffer holds several datagrams of this
+    /// size back to back (the last may be shorter). `None`: one datagram.
+    pub segment_size: Option<usize>,
 }
 
 /// A UDP socket set up for IKE / NAT-T.
@@ -105,11 +109,16 @@ pub struct RecvMeta {
 pub struct UdpSocket {
     socket: Socket,
     local: SocketAddr,
+    /// Whether [`UdpSocket::send_batch`] may hand the kernel several datagrams as one with
+    /// `UDP_SEGMENT` (generic segmentation offload): probed at bind, switched off for good when
+    /// the kernel answers a segmented send with `EIO` (no checksum offload on the way out).
+    gso: AtomicBool,
 }
 
 thread_local! {
     /// Per-thread control-message buffer for `recvmsg`, so receiving never allocates.
-    static CMSG_BUFFER: RefCell<Vec<u8>> = RefCell::new(nix::cmsg_space!(libc::in6_pktinfo, libc::in_pktinfo));
+    static CMSG_BUFFER: RefCell<Vec<u8>> =
+        RefCell::new(nix::cmsg_space!(libc::in6_pktinfo, libc::in_pktinfo, libc::c_int));
 }
 
 impl UdpSocket {
@@ -135,7 +144,13 @@ impl UdpSocket {
             .local_addr()?
             .as_socket()
             .ok_or_else(|| io::Error::other("bound socket has no IP address"))?;
-        Ok(UdpSocket { socket, local })
+        // Linux >= 4.18 knows the option; an older kernel refuses to read it.
+        let gso = nix::sys::socket::getsockopt(&socket, sockopt::UdpGsoSegment).is_ok();
+        Ok(UdpSocket {
+            socket,
+            local,
+            gso: AtomicBool::new(gso),
+        })
     }
 
     /// The address the socket is bound to (with the real port after binding port 0).
@@ -178,6 +193,14 @@ impl UdpSocket {
         source: Option<IpAddr>,
     ) -> io::Result<usize> {
         send_from_on(self.socket.as_fd(), self.local, payload, peer, source)
+    }
+
+    /// Asks the kernel to hand over runs of same-flow datagrams as one buffer (`UDP_GRO`);
+    /// [`RecvMeta::segment_size`] then tells where each datagram ends. For sockets whose reader
+    /// splits on it (the data plane's [`UdpSocket::recv_batch`] loop).
+    pub fn set_receive_coalescing(&self, on: bool) -> io::Result<()> {
+        setsockopt(&self.socket, sockopt::UdpGroSegment, &on)?;
+        Ok(())
     }
 
     /// The underlying socket2 socket, for options not wrapped here.
@@ -243,6 +266,7 @@ fn recv_on(fd: RawFd, buf: &mut [u8]) -> io::Result<RecvMeta> {
             local_ip: None,
             ifindex: None,
             truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+            segment_size: None,
         };
         for c in msg.cmsgs()? {
             match c {
@@ -251,6 +275,9 @@ fn recv_on(fd: RawFd, buf: &mut [u8]) -> io::Result<RecvMeta> {
                         info.ipi_addr.s_addr,
                     ))));
                     meta.ifindex = u32::try_from(info.ipi_ifindex).ok();
+                }
+                ControlMessageOwned::UdpGroSegments(size) => {
+                    meta.segment_size = usize::try_from(size).ok().filter(|s| *s > 0);
                 }
                 ControlMessageOwned::Ipv6PacketInfo(info) => {
                     meta.local_ip = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr).to_canonical());

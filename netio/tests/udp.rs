@@ -358,3 +358,98 @@ fn a_receive_batch_takes_what_is_queued_reports_truncation_and_times_out() {
     assert!(recv.metas().is_empty());
     assert_eq!(recv.capacity(), 4);
 }
+
+#[test]
+fn equal_sized_runs_go_down_as_one_and_arrive_as_datagrams_or_one_coalesced_buffer() {
+    let lab = Lab::builder().build().expect("test setup");
+    let [sender, plain, coalescing] = three_sockets(&lab);
+    coalescing
+        .set_receive_coalescing(true)
+        .expect("UDP_GRO (Linux >= 5.0)");
+    // Ten 1,000-byte datagrams and a 300-byte one: one segmented entry per peer; the
+    // 1,200-byte one after it cannot join (larger than the segment size) and goes alone.
+    let payloads: Vec<Vec<u8>> = (0..12u8)
+        .map(|i| match i {
+            10 => vec![i; 300],
+            11 => vec![i; 1_200],
+            _ => vec![i; 1_000],
+        })
+        .collect();
+    let mut batch = SendBatch::new(32);
+    for receiver in [&plain, &coalescing] {
+        let peer = loopback(1, receiver.local_addr().port());
+        let datagrams = payloads.iter().map(|payload| Outgoing {
+            payload,
+            peer,
+            source: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3))),
+        });
+        assert_eq!(
+            sender.send_batch(&mut batch, datagrams),
+            BatchSent {
+                sent: 12,
+                failed: 0
+            }
+        );
+    }
+
+    // Without coalescing: twelve datagrams, each as sent.
+    let mut recv = RecvBatch::new(16);
+    let mut storage = vec![vec![0u8; 65_536]; 16];
+    let mut got = Vec::new();
+    while got.len() < 12 {
+        let n = plain
+            .recv_batch(&mut recv, storage.iter_mut().map(|s| &mut s[..]))
+            .expect("datagrams within 2 s");
+        for (meta, buf) in recv.metas().iter().zip(&storage).take(n) {
+            let meta = meta.expect("sender address");
+            assert_eq!(meta.segment_size, None);
+            assert_eq!(meta.peer.ip(), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)));
+            got.push(buf[..meta.len].to_vec());
+        }
+    }
+    assert_eq!(got, payloads);
+
+    // With coalescing: the run arrives as one buffer with its segment size, the last datagram
+    // alone; splitting at the segment size gives back what was sent.
+    let mut got = Vec::new();
+    let mut coalesced = 0;
+    while got.len() < 12 {
+        let n = coalescing
+            .recv_batch(&mut recv, storage.iter_mut().map(|s| &mut s[..]))
+            .expect("datagrams within 2 s");
+        for (meta, buf) in recv.metas().iter().zip(&storage).take(n) {
+            let meta = meta.expect("sender address");
+            let size = meta.segment_size.unwrap_or(meta.len);
+            if meta.len > size {
+                coalesced += 1;
+            }
+            got.extend(buf[..meta.len].chunks(size).map(<[u8]>::to_vec));
+        }
+    }
+    assert_eq!(got, payloads);
+    assert_eq!(coalesced, 1, "the run of eleven went down the stack as one");
+}
+
+#[test]
+fn a_run_the_path_cannot_take_in_segments_is_sent_one_by_one() {
+    let lab = Lab::builder().build().expect("test setup");
+    // Segments larger than the path MTU are refused by the kernel (EINVAL); single datagrams of
+    // that size are fragmented and delivered, so the run must still arrive whole.
+    lab.exec_checked(Host::Gateway, &["ip", "link", "set", "lo", "mtu", "1280"])
+        .expect("test setup");
+    let [sender, receiver, _] = three_sockets(&lab);
+    let payloads: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 1_400]).collect();
+    let peer = loopback(1, receiver.local_addr().port());
+    let datagrams = payloads.iter().map(|payload| Outgoing {
+        payload,
+        peer,
+        source: None,
+    });
+    let outcome = sender.send_batch(&mut SendBatch::new(8), datagrams);
+    assert_eq!(outcome, BatchSent { sent: 6, failed: 0 });
+    let mut buf = [0u8; 2_000];
+    for payload in &payloads {
+        let meta = receiver.recv(&mut buf).expect("datagram within 2 s");
+        assert_eq!(&buf[..meta.len], &payload[..]);
+    }
+}

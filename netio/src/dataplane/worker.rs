@@ -3,11 +3,13 @@
 //!
 //! - [`tun_to_udp`]: read inner packets from a TUN queue into buffers with headroom and tailroom,
 //!   pick each one's outbound SA by its selectors, seal in place, send the batch to the SAs'
-//!   egresses with one `sendmmsg` per NAT-T socket.
+//!   egresses with one `sendmmsg` per NAT-T socket (equal-sized packets to one peer as one UDP
+//!   GSO run).
 //! - [`udp_to_tun`]: receive a batch of NAT-T datagrams with one `recvmmsg`, classify each
 //!   (keepalive, IKE, ESP); IKE goes to the control task over a channel, ESP is opened in place
 //!   (replay, ICV, inner-source policy in `esp`), checked against the destination policy, and
-//!   written to the TUN device.
+//!   written to the TUN device. A buffer holding a coalesced run of datagrams (UDP GRO) is
+//!   handled one datagram at a time, each opened in place where it lies.
 //!
 //! Both loops work in bursts of up to [`BATCH`] packets: a TUN queue is read (non-blocking) until
 //! it is empty or the burst is full, and waited on with `poll` only once it is empty; a NAT-T
@@ -229,6 +231,9 @@ pub(crate) fn udp_to_tun(ctx: WorkerContext, socket: Arc<UdpSocket>, tun: Arc<Tu
     let mut bufs = burst_buffers();
     let mut batch = RecvBatch::new(BATCH);
     let mut sas = ctx.shared.sadb.reader();
+    if let Err(e) = socket.set_receive_coalescing(true) {
+        tracing::debug!(error = %e, "no UDP receive coalescing; one datagram per buffer");
+    }
     while !ctx.stop.load(Ordering::Relaxed) {
         for buf in &mut bufs {
             buf.reset(0);
@@ -247,9 +252,14 @@ pub(crate) fn udp_to_tun(ctx: WorkerContext, socket: Arc<UdpSocket>, tun: Arc<Tu
         let now = (ctx.clock)();
         for (buf, meta) in bufs.iter_mut().zip(batch.metas()).take(received) {
             match meta {
-                Some(meta) if !meta.truncated && buf.commit(meta.len).is_ok() => {
+                Some(meta) if !meta.truncated => {
                     let local = local_of(&socket, meta);
-                    receive_step(&ctx, &mut sas, &tun, now, local, meta.peer, buf);
+                    for (offset, len) in segments(meta.len, meta.segment_size) {
+                        buf.reset(offset);
+                        if buf.commit(len).is_ok() {
+                            receive_step(&ctx, &mut sas, &tun, now, local, meta.peer, buf);
+                        }
+                    }
                 }
                 _ => {
                     ctx.shared
@@ -260,6 +270,18 @@ pub(crate) fn udp_to_tun(ctx: WorkerContext, socket: Arc<UdpSocket>, tun: Arc<Tu
             }
         }
     }
+}
+
+/// Where the datagrams of a receive buffer of `total` bytes lie (offset, length): one, or
+/// `segment_size`-byte pieces of a coalesced run (the last may be shorter). Always at least one,
+/// so an empty datagram is still looked at (and counted as malformed).
+fn segments(total: usize, segment_size: Option<usize>) -> impl Iterator<Item = (usize, usize)> {
+    let size = segment_size.unwrap_or(total).max(1);
+    let count = total.div_ceil(size).max(1);
+    (0..count).map(move |k| {
+        let offset = k * size;
+        (offset, size.min(total - offset))
+    })
 }
 
 /// Receives IKE datagrams on a port-500 socket and hands them to the control task.
@@ -354,5 +376,23 @@ fn receive_step(
             // `esp`.
             Err(_) => {}
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segments;
+
+    #[test]
+    fn a_coalesced_buffer_splits_into_its_datagrams() {
+        let split: Vec<_> = segments(2_500, Some(1_000)).collect();
+        assert_eq!(split, [(0, 1_000), (1_000, 1_000), (2_000, 500)]);
+        assert_eq!(segments(3_000, Some(1_000)).count(), 3);
+        assert_eq!(segments(80, None).collect::<Vec<_>>(), [(0, 80)]);
+        // A segment size larger than the buffer is one datagram; an empty datagram is still
+        // seen once (and counted as malformed by the caller).
+        assert_eq!(segments(80, Some(200)).collect::<Vec<_>>(), [(0, 80)]);
+        assert_eq!(segments(0, None).collect::<Vec<_>>(), [(0, 0)]);
+        assert_eq!(segments(0, Some(64)).collect::<Vec<_>>(), [(0, 0)]);
     }
 }
