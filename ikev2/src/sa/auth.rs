@@ -12,12 +12,14 @@ use super::child::{self, NewChild, PendingChild};
 use super::established::{Command, Established};
 use super::{Ctx, IkeSa, RequestKind, State};
 use crate::codec::{self, View};
+use crate::config::PeerConfig;
 use crate::cp::{self, VirtualIp};
 use crate::crypto::{
     psk_auth, verify_psk_auth, AuthVerified, IkeSaKeys, PrfAlg, Secret, SignedOctets,
 };
 use crate::error::Error;
 use crate::events::{CloseReason, Event};
+use crate::identity::Identity;
 use crate::proposal::{self, without_pfs};
 use crate::ts::TrafficSelector;
 use crate::wire::{
@@ -177,6 +179,19 @@ fn verify_peer_psk(
     verify_psk_auth(prf, psk, &octets, auth.data).map_err(|_| Error::AuthenticationFailed)
 }
 
+/// Counts and reports the IKE SA as established (both roles, once AUTH verified).
+fn announce_established(sa: &IkeSa, ctx: &mut Ctx<'_>, peer: &PeerConfig, remote_id: &Identity) {
+    ctx.shared.counters.ike_sas_established += 1;
+    ctx.event(Event::IkeSaEstablished {
+        sa: sa.handle,
+        local_id: peer.local_id.clone(),
+        remote_id: remote_id.clone(),
+        nat_local: sa.nat_local,
+        nat_remote: sa.nat_remote,
+        path: sa.path,
+    });
+}
+
 /// Responder: the IKE_AUTH request.
 pub(crate) fn handle_request(
     sa: &mut IkeSa,
@@ -229,15 +244,7 @@ pub(crate) fn handle_request(
             id_payload_body: &id_body,
         },
     );
-    ctx.shared.counters.ike_sas_established += 1;
-    ctx.event(Event::IkeSaEstablished {
-        sa: sa.handle,
-        local_id: peer.local_id.clone(),
-        remote_id: remote_id.clone(),
-        nat_local: sa.nat_local,
-        nat_remote: sa.nat_remote,
-        path: sa.path,
-    });
+    announce_established(sa, ctx, &peer, &remote_id);
     let reply = view
         .cp()
         .filter(|c| c.cfg_type == CfgType::Request)
@@ -296,19 +303,7 @@ pub(crate) fn handle_request(
     match chosen {
         Ok(chosen) => {
             let inbound_spi = ctx.shared.allocate_child_spi(ctx.rng);
-            let new = NewChild {
-                inbound_spi,
-                outbound_spi: chosen.peer_spi,
-                algorithms: chosen.algorithms,
-                ts_local: chosen.ts_r.clone(),
-                ts_remote: chosen.ts_i.clone(),
-                we_initiated: false,
-                ni: &state.ni,
-                nr: &state.nr,
-                pfs_secret: None,
-                rekeys: None,
-                lifetimes: peer.lifetimes,
-            };
+            let new = chosen.as_responder(inbound_spi, &state.ni, &state.nr, peer.lifetimes);
             match child::install(sa, ctx, new) {
                 Ok(installed) => {
                     established.children.insert(installed.id, installed);
@@ -380,15 +375,7 @@ pub(crate) fn handle_response(
             return State::InitiatorAuth(Box::new(state));
         }
     };
-    ctx.shared.counters.ike_sas_established += 1;
-    ctx.event(Event::IkeSaEstablished {
-        sa: sa.handle,
-        local_id: peer.local_id.clone(),
-        remote_id: remote_id.clone(),
-        nat_local: sa.nat_local,
-        nat_remote: sa.nat_remote,
-        path: sa.path,
-    });
+    announce_established(sa, ctx, &peer, &remote_id);
     let received = view
         .cp()
         .filter(|c| c.cfg_type == CfgType::Reply)

@@ -111,6 +111,32 @@ pub(crate) struct Chosen {
     pub(crate) ts_r: Vec<TrafficSelector>,
 }
 
+impl Chosen {
+    /// The CHILD SA to install as responder with our `inbound_spi` and the exchange's nonces;
+    /// no PFS and no predecessor (callers set those for a CREATE_CHILD_SA).
+    pub(crate) fn as_responder<'a>(
+        &self,
+        inbound_spi: u32,
+        ni: &'a [u8],
+        nr: &'a [u8],
+        lifetimes: Lifetimes,
+    ) -> NewChild<'a> {
+        NewChild {
+            inbound_spi,
+            outbound_spi: self.peer_spi,
+            algorithms: self.algorithms,
+            ts_local: self.ts_r.clone(),
+            ts_remote: self.ts_i.clone(),
+            we_initiated: false,
+            ni,
+            nr,
+            pfs_secret: None,
+            rekeys: None,
+            lifetimes,
+        }
+    }
+}
+
 /// Responder: chooses a proposal and narrows the selectors of a CHILD SA request.
 /// `remote_allowed` is what the initiator's side may be (its virtual IP /32 if one was
 /// assigned); `ke_group` the KE payload's group (CREATE_CHILD_SA with PFS).

@@ -134,15 +134,8 @@ pub(crate) fn handle_request(
 ) -> State {
     let refuse = |sa: &mut IkeSa, ctx: &mut Ctx<'_>, e: Box<Established>, error: Error| {
         ctx.shared.counters.child_sa_refused += 1;
-        let (kind, data) = error
-            .notify()
-            .unwrap_or((NotifyType::NoAdditionalSas, Vec::new()));
-        let _ = sa.respond(
-            ctx,
-            ExchangeType::CreateChildSa,
-            id,
-            vec![PayloadBody::Notify(Notify::new(kind, &data))],
-        );
+        let fallback = NotifyType::NoAdditionalSas;
+        sa.respond_error(ctx, ExchangeType::CreateChildSa, id, &error, fallback);
         State::Established(e)
     };
     let Some(peer) = sa.peer.clone() else {
@@ -221,17 +214,9 @@ pub(crate) fn handle_request(
     };
     let inbound_spi = ctx.shared.allocate_child_spi(ctx.rng);
     let new = NewChild {
-        inbound_spi,
-        outbound_spi: chosen.peer_spi,
-        algorithms: chosen.algorithms,
-        ts_local: chosen.ts_r.clone(),
-        ts_remote: chosen.ts_i.clone(),
-        we_initiated: false,
-        ni,
-        nr: &nr,
         pfs_secret: shared.as_ref(),
         rekeys,
-        lifetimes: peer.lifetimes,
+        ..chosen.as_responder(inbound_spi, ni, &nr, peer.lifetimes)
     };
     let mut installed = match child::install(sa, ctx, new) {
         Ok(installed) => installed,

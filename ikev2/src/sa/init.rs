@@ -44,6 +44,7 @@ pub(crate) enum Responded {
     Refused(Error),
 }
 
+/// The NAT detection hashes we send for `path`: (source, destination).
 fn natd_payloads(
     ctx: &mut Ctx<'_>,
     spi_i: u64,
@@ -57,6 +58,18 @@ fn natd_payloads(
         ctx.rng.fill_bytes(&mut source);
     }
     (source, nat_detection_hash(spi_i, spi_r, path.remote))
+}
+
+/// The NAT_DETECTION_SOURCE_IP and NAT_DETECTION_DESTINATION_IP notifies carrying the hashes
+/// of [`natd_payloads`] (RFC 7296 [§2.23](https://www.rfc-editor.org/rfc/rfc7296#section-2.23)).
+fn natd_bodies<'a>(source: &'a [u8], destination: &'a [u8]) -> [PayloadBody<'a>; 2] {
+    [
+        PayloadBody::Notify(Notify::new(NotifyType::NatDetectionSourceIp, source)),
+        PayloadBody::Notify(Notify::new(
+            NotifyType::NatDetectionDestinationIp,
+            destination,
+        )),
+    ]
 }
 
 /// NAT detection on received NATD notifies: (we are behind a NAT, the peer is). `None` when the
@@ -161,14 +174,7 @@ fn send_init(
         data: state.ke.public_value(),
     }));
     bodies.push(PayloadBody::Nonce(Nonce { data: &state.ni }));
-    bodies.push(PayloadBody::Notify(Notify::new(
-        NotifyType::NatDetectionSourceIp,
-        &source,
-    )));
-    bodies.push(PayloadBody::Notify(Notify::new(
-        NotifyType::NatDetectionDestinationIp,
-        &destination,
-    )));
+    bodies.extend(natd_bodies(&source, &destination));
     let header = IkeHeader::new(
         sa.spi_i,
         0,
@@ -471,14 +477,7 @@ pub(crate) fn respond(
         PayloadBody::Nonce(Nonce { data: &nr }),
     ];
     if nat.is_some() {
-        bodies.push(PayloadBody::Notify(Notify::new(
-            NotifyType::NatDetectionSourceIp,
-            &source,
-        )));
-        bodies.push(PayloadBody::Notify(Notify::new(
-            NotifyType::NatDetectionDestinationIp,
-            &destination,
-        )));
+        bodies.extend(natd_bodies(&source, &destination));
     }
     let response_header = IkeHeader::new(
         header.spi_i,

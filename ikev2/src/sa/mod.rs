@@ -35,7 +35,7 @@ use crate::error::Error;
 use crate::events::{CloseReason, Event, IkeSaHandle};
 use crate::path::{Path, Transmit};
 use crate::proposal::IkeAlgorithms;
-use crate::wire::{ExchangeType, Flags, IkeHeader, Message, PayloadBody};
+use crate::wire::{ExchangeType, Flags, IkeHeader, Message, Notify, NotifyType, PayloadBody};
 
 /// How long an IKE SA replaced by a rekey waits for the peer's Delete before it goes.
 const REKEYED_LINGER: std::time::Duration = std::time::Duration::from_secs(60);
@@ -294,6 +294,23 @@ impl IkeSa {
         let data = self.protect(ctx, header, bodies)?;
         self.send_response(ctx, id, data);
         Ok(())
+    }
+
+    /// Answers the peer's request `id` with the notify of `error` (RFC 7296
+    /// [§3.10.1](https://www.rfc-editor.org/rfc/rfc7296#section-3.10.1)), or with `fallback`
+    /// for an error that has none. If the answer cannot be sent, the peer retransmits and gets
+    /// the same.
+    pub(crate) fn respond_error(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        id: u32,
+        error: &Error,
+        fallback: NotifyType,
+    ) {
+        let (kind, data) = error.notify().unwrap_or((fallback, Vec::new()));
+        let notify = PayloadBody::Notify(Notify::new(kind, &data));
+        let _ = self.respond(ctx, exchange, id, vec![notify]);
     }
 
     /// [`IkeSa::respond`]; an answer that cannot be encoded ends the SA.

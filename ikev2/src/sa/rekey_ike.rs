@@ -136,15 +136,8 @@ pub(crate) fn handle_request(
     view: View<'_, '_>,
 ) -> State {
     let refuse = |sa: &mut IkeSa, ctx: &mut Ctx<'_>, e: Box<Established>, error: Error| {
-        let (kind, data) = error
-            .notify()
-            .unwrap_or((NotifyType::TemporaryFailure, Vec::new()));
-        let _ = sa.respond(
-            ctx,
-            ExchangeType::CreateChildSa,
-            id,
-            vec![PayloadBody::Notify(Notify::new(kind, &data))],
-        );
+        let fallback = NotifyType::TemporaryFailure;
+        sa.respond_error(ctx, ExchangeType::CreateChildSa, id, &error, fallback);
         State::Established(e)
     };
     // Our own request in flight (an IKE rekey, a CHILD SA, a Delete) would be orphaned by the
