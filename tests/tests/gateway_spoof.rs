@@ -4,12 +4,13 @@
 //! another client's virtual IP or an address outside the pool are dropped and counted by the
 //! gateway (<https://www.rfc-editor.org/rfc/rfc4301#section-5.2>); an ESP packet sent a second
 //! time is dropped and counted as a replay (<https://www.rfc-editor.org/rfc/rfc4303#section-3.4.3>);
-//! and a real client's tunnel keeps working throughout.
+//! and a real client's tunnel keeps working throughout. Once with the rogue on UDP, once over
+//! TPKT' on TCP port 80 (a separate receive path in the gateway).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
-use eseg_tests::rogue_client::RogueClient;
+use eseg_tests::rogue_client::{RogueClient, RogueTransport};
 use eseg_tests::{Host, Scenario, TUNNEL_UP};
 use netio::dataplane::status::{ChildSaStatus, StatusReport};
 
@@ -82,7 +83,16 @@ fn udp(src: Ipv4Addr, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn spoofed_and_replayed_esp_from_an_authenticated_client_is_dropped_and_counted() {
+fn spoofed_and_replayed_esp_over_udp_is_dropped_and_counted() {
+    spoofed_and_replayed_esp_is_dropped_and_counted(RogueTransport::Udp);
+}
+
+#[test]
+fn spoofed_and_replayed_esp_over_tcp_is_dropped_and_counted() {
+    spoofed_and_replayed_esp_is_dropped_and_counted(RogueTransport::Tcp);
+}
+
+fn spoofed_and_replayed_esp_is_dropped_and_counted(transport: RogueTransport) {
     let mut s = Scenario::new(2, "");
     s.start_client(1, &[]);
     let a = s.lab.addresses().clone();
@@ -93,6 +103,7 @@ fn spoofed_and_replayed_esp_from_an_authenticated_client_is_dropped_and_counted(
         Host::Client(0),
         a.clients[0],
         s.lab.gateway_outer(),
+        transport,
         TUNNEL_UP,
     )
     .unwrap_or_else(|e| panic!("rogue tunnel: {e}"));
@@ -103,6 +114,11 @@ fn spoofed_and_replayed_esp_from_an_authenticated_client_is_dropped_and_counted(
         a.pool
     );
     assert_ne!(vip, legit_vip, "two clients got the same address");
+    assert_eq!(
+        s.gateway_status().tcp.opened,
+        u64::from(transport == RogueTransport::Tcp),
+        "TCP connections the gateway accepted"
+    );
     let spi = rogue.gateway_spi();
     let sink_addr = SocketAddrV4::new(a.core, SINK_PORT);
     let mut sink = CoreSink::bind(&s, sink_addr);
