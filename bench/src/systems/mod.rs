@@ -217,12 +217,14 @@ impl<'lab> SystemUnderTest<'lab> {
         Ok("restarted its daemons".into())
     }
 
-    /// Every daemon's log so far, as (name, text): charon's log file, or a program's stderr
-    /// and stdout.
+    /// Every daemon's log so far, as (name, text): charon's log file (`charon-gw`), or a
+    /// program's stderr and stdout (`eseg-client-2`: program and daemon number, as both ends of
+    /// boringtun run the same program).
     pub fn logs(&self) -> Vec<(String, String)> {
         self.daemons
             .iter()
-            .map(|daemon| match daemon {
+            .enumerate()
+            .map(|(i, daemon)| match daemon {
                 Daemon::Charon(c) => (
                     c.dir()
                         .file_name()
@@ -230,9 +232,17 @@ impl<'lab> SystemUnderTest<'lab> {
                     c.log(),
                 ),
                 Daemon::Process(p) => {
-                    let program = p.command().split_whitespace().next().unwrap_or("daemon");
-                    let name = program.rsplit('/').next().unwrap_or(program).to_owned();
-                    (name, format!("{}{}", p.stderr(), p.stdout()))
+                    // The command reads `[namespace] program args...`.
+                    let program = p
+                        .command()
+                        .split_whitespace()
+                        .find(|word| !word.starts_with('['))
+                        .unwrap_or("daemon");
+                    let name = program.rsplit('/').next().unwrap_or(program);
+                    (
+                        format!("{name}-{}", i + 1),
+                        format!("{}{}", p.stderr(), p.stdout()),
+                    )
                 }
             })
             .collect()
