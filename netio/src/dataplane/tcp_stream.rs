@@ -171,7 +171,7 @@ impl Connection<'_> {
         let clock = self.ctx.clock;
         let accepted = clock();
         let mut deadline = Instant::from_std(accepted + config.first_frame_timeout);
-        let handshake_deadline = Instant::from_std(accepted + config.handshake_timeout);
+        let handshake_by = accepted + config.handshake_timeout;
         let mut prefix = [0u8; CLASSIFY_PREFIX_LEN];
         let mut have = 0;
         loop {
@@ -213,6 +213,11 @@ impl Connection<'_> {
                     Err(e) => return CloseCause::BadFraming(e),
                 }
             }
+            // Checked here as well as by the timer: a peer that always has octets ready would
+            // never let the timer fire.
+            if !self.is_proven() && clock() >= handshake_by {
+                return CloseCause::NoHandshake;
+            }
             let closed = self.outbox.as_ref().map(Arc::clone);
             let read = async {
                 match &closed {
@@ -223,6 +228,7 @@ impl Connection<'_> {
                     None => Some(read_half.read(reader.spare_mut()).await),
                 }
             };
+            let handshake_deadline = Instant::from_std(handshake_by);
             let (wake, expiry) = if !self.is_proven() && handshake_deadline < deadline {
                 (handshake_deadline, CloseCause::NoHandshake)
             } else {

@@ -489,7 +489,8 @@ mod tests {
         let start = now();
         // Three connections send an IKE_SA_INIT request and then only keepalives; we answer
         // the first with a real IKE_SA_INIT response (first payload SA), the second with a
-        // notify-only one (a COOKIE or an error), the third not at all.
+        // notify-only one (a COOKIE or an error), the third not at all. The third sends its
+        // keepalives back to back, so that the reader always has octets ready.
         let mut peers: Vec<TcpStream> = (0..3).map(|_| h.connect()).collect();
         let mut ids = Vec::new();
         for peer in &mut peers {
@@ -513,7 +514,8 @@ mod tests {
         let keepalives = std::thread::scope(|scope| {
             let writers: Vec<_> = peers
                 .iter()
-                .map(|peer| {
+                .zip([100, 100, 0])
+                .map(|(peer, pause_ms)| {
                     let mut peer = peer.try_clone().unwrap();
                     scope.spawn(move || {
                         let mut sent = 0;
@@ -521,7 +523,7 @@ mod tests {
                             && peer.write_all(&tpkt::KEEPALIVE_FRAME).is_ok()
                         {
                             sent += 1;
-                            std::thread::sleep(Duration::from_millis(100));
+                            std::thread::sleep(Duration::from_millis(pause_ms));
                         }
                         sent
                     })
