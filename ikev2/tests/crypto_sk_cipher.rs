@@ -47,6 +47,16 @@ fn aad_prefix(sealed_len: usize) -> Vec<u8> {
     prefix
 }
 
+/// `receiver` must refuse `body` under `prefix` with the one opaque error; `what` names the case.
+#[track_caller]
+fn assert_refused(receiver: &SkCipher, prefix: &[u8], body: &[u8], what: String) {
+    assert_eq!(
+        receiver.open(prefix, body),
+        Err(CryptoError::OpenFailed),
+        "{what}"
+    );
+}
+
 #[test]
 fn every_suite_round_trips_all_small_lengths() {
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
@@ -136,10 +146,11 @@ fn any_flipped_bit_in_header_iv_ciphertext_or_icv_fails() {
             for bit in 0..8 {
                 let mut tampered = prefix.clone();
                 tampered[byte] ^= 1 << bit;
-                assert_eq!(
-                    receiver.open(&tampered, &body),
-                    Err(CryptoError::OpenFailed),
-                    "{suite:?} header byte {byte}"
+                assert_refused(
+                    &receiver,
+                    &tampered,
+                    &body,
+                    format!("{suite:?} header byte {byte}"),
                 );
             }
         }
@@ -147,10 +158,11 @@ fn any_flipped_bit_in_header_iv_ciphertext_or_icv_fails() {
             for bit in 0..8 {
                 let mut tampered = body.clone();
                 tampered[byte] ^= 1 << bit;
-                assert_eq!(
-                    receiver.open(&prefix, &tampered),
-                    Err(CryptoError::OpenFailed),
-                    "{suite:?} body byte {byte}"
+                assert_refused(
+                    &receiver,
+                    &prefix,
+                    &tampered,
+                    format!("{suite:?} body byte {byte}"),
                 );
             }
         }
@@ -166,17 +178,12 @@ fn every_truncation_and_extension_fails() {
         let prefix = aad_prefix(sender.sealed_len(40));
         let body = sender.seal(&prefix, &[9; 40], &mut rng).unwrap();
         for len in 0..body.len() {
-            assert_eq!(
-                receiver.open(&prefix, &body[..len]),
-                Err(CryptoError::OpenFailed)
-            );
+            let what = format!("{suite:?} truncated to {len}");
+            assert_refused(&receiver, &prefix, &body[..len], what);
         }
         let mut longer = body.clone();
         longer.push(0);
-        assert_eq!(
-            receiver.open(&prefix, &longer),
-            Err(CryptoError::OpenFailed)
-        );
+        assert_refused(&receiver, &prefix, &longer, format!("{suite:?} extended"));
     }
 }
 
@@ -187,10 +194,8 @@ fn wrong_key_or_wrong_direction_fails() {
         let mut sender = cipher(suite, 6);
         let prefix = aad_prefix(sender.sealed_len(3));
         let body = sender.seal(&prefix, b"abc", &mut rng).unwrap();
-        assert_eq!(
-            cipher(suite, 7).open(&prefix, &body),
-            Err(CryptoError::OpenFailed)
-        );
+        let what = format!("{suite:?} other key");
+        assert_refused(&cipher(suite, 7), &prefix, &body, what);
     }
 }
 
@@ -250,11 +255,8 @@ fn pad_length_beyond_the_plaintext_fails_opaquely_under_a_valid_icv() {
             let mut bad = good.clone();
             bad[block - 1] = u8::try_from(pad_len).unwrap();
             let body = seal_raw(suite, 8, &prefix, &bad);
-            assert_eq!(
-                receiver.open(&prefix, &body),
-                Err(CryptoError::OpenFailed),
-                "{suite:?} pad length {pad_len}"
-            );
+            let what = format!("{suite:?} pad length {pad_len}");
+            assert_refused(&receiver, &prefix, &body, what);
         }
     }
 }
@@ -303,10 +305,8 @@ fn skf_prefix_binds_fragment_number() {
         assert_eq!(receiver.open(&prefix, &body).unwrap(), vec![1; 100]);
         let mut other_fragment = prefix.clone();
         other_fragment[33] = 1;
-        assert_eq!(
-            receiver.open(&other_fragment, &body),
-            Err(CryptoError::OpenFailed)
-        );
+        let what = format!("{suite:?} other fragment number");
+        assert_refused(&receiver, &other_fragment, &body, what);
     }
 }
 

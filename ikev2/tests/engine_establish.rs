@@ -148,12 +148,12 @@ fn invalid_ke_payload_makes_the_initiator_retry_with_the_asked_group() {
     // Sends a KE for x25519 first (like strongSwan), also offers ECP-256.
     client.ike_proposals[0].dh = vec![DhGroup::Curve25519, DhGroup::Ecp256];
     let mut pair = Pair::with_peers(client, common::server_peer());
-    let mut server_config = pair.server.config().clone();
-    server_config.ike_proposals = vec![IkeProposal {
-        dh: vec![DhGroup::Ecp256],
-        ..IkeProposal::defaults()[0].clone()
-    }];
-    pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+    pair.reconfigure_server(|server_config| {
+        server_config.ike_proposals = vec![IkeProposal {
+            dh: vec![DhGroup::Ecp256],
+            ..IkeProposal::defaults()[0].clone()
+        }];
+    });
     let sa = pair.connect();
     assert!(pair.client.is_established(sa));
     assert_eq!(pair.server.counters().invalid_ke_sent, 1);
@@ -170,12 +170,12 @@ fn no_proposal_chosen_closes_the_initiator() {
         dh: vec![DhGroup::Ecp384],
     };
     let mut pair = suite_pair(ike, EspProposal::defaults()[0].clone());
-    let mut server_config = pair.server.config().clone();
-    server_config.ike_proposals = vec![IkeProposal {
-        prf: vec![PrfAlg::HmacSha256],
-        ..IkeProposal::defaults()[0].clone()
-    }];
-    pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+    pair.reconfigure_server(|server_config| {
+        server_config.ike_proposals = vec![IkeProposal {
+            prf: vec![PrfAlg::HmacSha256],
+            ..IkeProposal::defaults()[0].clone()
+        }];
+    });
     let sa = pair.connect();
     assert!(!pair.client.is_established(sa));
     assert_eq!(
@@ -301,9 +301,9 @@ fn internal_address_failure_when_the_pool_is_empty() {
 #[test]
 fn cookie_demanded_above_the_half_open_threshold() {
     let mut pair = Pair::default_pair();
-    let mut server_config = pair.server.config().clone();
-    server_config.cookie_threshold = 0;
-    pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+    pair.reconfigure_server(|server_config| {
+        server_config.cookie_threshold = 0;
+    });
     let sa = pair.connect();
     assert!(pair.client.is_established(sa));
     assert_eq!(pair.server.counters().cookies_sent, 1);
@@ -313,9 +313,9 @@ fn cookie_demanded_above_the_half_open_threshold() {
 #[test]
 fn half_open_limit_and_timeout() {
     let mut pair = Pair::default_pair();
-    let mut server_config = pair.server.config().clone();
-    server_config.max_half_open = 3;
-    pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+    pair.reconfigure_server(|server_config| {
+        server_config.max_half_open = 3;
+    });
     // Drop every IKE_AUTH so the responder's SAs stay half-open.
     pair.hook = Some(Box::new(|from, data| {
         if from == Side::Client && data.get(18) == Some(&35) {
@@ -340,13 +340,8 @@ fn half_open_limit_and_timeout() {
 #[test]
 fn nat_is_detected_on_both_sides() {
     let mut pair = Pair::default_pair();
-    for endpoint in [&mut pair.client, &mut pair.server] {
-        let mut config = endpoint.config().clone();
-        config.force_encapsulation = false;
-        let pool: Box<dyn ikev2::AddressPool + Send> = Box::new(ikev2::NoAddressPool);
-        *endpoint = ikev2::Endpoint::new(config, pool);
-    }
-    pair.server = ikev2::Endpoint::new(pair.server.config().clone(), Box::new(pair.pool.clone()));
+    pair.reconfigure_client(|config| config.force_encapsulation = false);
+    pair.reconfigure_server(|config| config.force_encapsulation = false);
     pair.nat = Some("192.0.2.7".parse().unwrap());
     let sa = pair.connect();
     let nat = |events: &[Event]| {
@@ -369,12 +364,8 @@ fn nat_is_detected_on_both_sides() {
 #[test]
 fn without_nat_and_without_forcing_ike_stays_on_500() {
     let mut pair = Pair::default_pair();
-    let mut client = pair.client.config().clone();
-    client.force_encapsulation = false;
-    pair.client = ikev2::Endpoint::new(client, Box::new(ikev2::NoAddressPool));
-    let mut server = pair.server.config().clone();
-    server.force_encapsulation = false;
-    pair.server = ikev2::Endpoint::new(server, Box::new(pair.pool.clone()));
+    pair.reconfigure_client(|config| config.force_encapsulation = false);
+    pair.reconfigure_server(|config| config.force_encapsulation = false);
     let sa = pair.connect();
     assert_eq!(pair.client.path(sa).unwrap().remote.port(), 500);
     assert!(!Pair::installed(&pair.client_events)[0].udp_encapsulation);
@@ -420,11 +411,11 @@ fn peers_are_looked_up_by_identity_with_their_own_psk() {
         client.local_id = client_id.parse().unwrap();
         client.psk = psk;
         let mut pair = Pair::with_peers(client, common::server_peer());
-        let mut server_config = pair.server.config().clone();
-        server_config
-            .peers
-            .push(std::sync::Arc::new(special.clone()));
-        pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+        pair.reconfigure_server(|server_config| {
+            server_config
+                .peers
+                .push(std::sync::Arc::new(special.clone()));
+        });
         let sa = pair.connect();
         assert_eq!(pair.client.is_established(sa), works, "{client_id}");
     }
@@ -433,9 +424,9 @@ fn peers_are_looked_up_by_identity_with_their_own_psk() {
 #[test]
 fn cookies_expire_with_their_secret() {
     let mut pair = Pair::default_pair();
-    let mut server_config = pair.server.config().clone();
-    server_config.cookie_threshold = 0;
-    pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+    pair.reconfigure_server(|server_config| {
+        server_config.cookie_threshold = 0;
+    });
     let seen_by_server = ikev2::Path::udp(pair.server_addr, pair.client_addr);
     let seen_by_client = ikev2::Path::udp(pair.client_addr, pair.server_addr);
     pair.initiate();

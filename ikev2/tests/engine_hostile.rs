@@ -19,19 +19,21 @@ fn exchange(data: &[u8]) -> u8 {
     data.get(18).copied().unwrap_or(0)
 }
 
-fn responder() -> Endpoint {
+/// A responder (the test server peer, 4 addresses) at the test origin, and the path a client's
+/// datagrams arrive on (port 500).
+fn responder_and_path() -> (Endpoint, std::time::Instant, Path) {
     let config = EndpointConfig::new([7; 32], vec![std::sync::Arc::new(common::server_peer())]);
-    Endpoint::new(config, Box::new(common::TestPool::new(4)))
-}
-
-#[test]
-fn strongswan_ike_sa_init_request_gets_a_sensible_answer() {
-    let mut server = responder();
-    let now = common::origin();
+    let server = Endpoint::new(config, Box::new(common::TestPool::new(4)));
     let path = Path::udp(
         "10.99.0.1:500".parse().unwrap(),
         "10.99.0.2:500".parse().unwrap(),
     );
+    (server, common::origin(), path)
+}
+
+#[test]
+fn strongswan_ike_sa_init_request_gets_a_sensible_answer() {
+    let (mut server, now, path) = responder_and_path();
     server.handle_datagram(now, path, STRONGSWAN_INIT);
     let reply = server.poll_transmit().expect("an IKE_SA_INIT response");
     assert!(server.poll_transmit().is_none());
@@ -96,12 +98,7 @@ fn strongswan_ike_sa_init_request_gets_a_sensible_answer() {
 
 #[test]
 fn truncated_and_garbage_input_never_panics_and_is_counted() {
-    let mut server = responder();
-    let now = common::origin();
-    let path = Path::udp(
-        "10.99.0.1:500".parse().unwrap(),
-        "10.99.0.2:500".parse().unwrap(),
-    );
+    let (mut server, now, path) = responder_and_path();
     for len in 0..STRONGSWAN_INIT.len() {
         server.handle_datagram(now, path, &STRONGSWAN_INIT[..len]);
     }
@@ -212,12 +209,7 @@ fn replayed_and_out_of_window_requests() {
 
 #[test]
 fn ike_sa_init_errors_answered_without_state() {
-    let mut server = responder();
-    let now = common::origin();
-    let path = Path::udp(
-        "10.99.0.1:500".parse().unwrap(),
-        "10.99.0.2:500".parse().unwrap(),
-    );
+    let (mut server, now, path) = responder_and_path();
     // A request without KE (payload types rewritten): INVALID_SYNTAX, no state.
     let mut message = Message::parse(STRONGSWAN_INIT).unwrap();
     message

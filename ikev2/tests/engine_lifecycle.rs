@@ -520,9 +520,9 @@ fn packet_and_byte_limits_reported_by_the_data_path_trigger_a_rekey() {
 #[test]
 fn child_sas_per_ike_sa_are_bounded() {
     let mut pair = Pair::default_pair();
-    let mut server_config = pair.server.config().clone();
-    server_config.max_child_sas_per_ike = 3;
-    pair.server = ikev2::Endpoint::new(server_config, Box::new(pair.pool.clone()));
+    pair.reconfigure_server(|server_config| {
+        server_config.max_child_sas_per_ike = 3;
+    });
     let sa = pair.connect();
     let (local, remote) = sip_selectors();
     for _ in 0..5 {

@@ -186,6 +186,22 @@ impl Pair {
         Self::new(client, client_peer, server, TestPool::new(10))
     }
 
+    /// Replaces the client with a fresh endpoint (no address pool) whose configuration is the
+    /// current one changed by `edit`.
+    pub fn reconfigure_client(&mut self, edit: impl FnOnce(&mut EndpointConfig)) {
+        let mut config = self.client.config().clone();
+        edit(&mut config);
+        self.client = Endpoint::new(config, Box::new(ikev2::NoAddressPool));
+    }
+
+    /// Replaces the server with a fresh endpoint (same pool) whose configuration is the current
+    /// one changed by `edit`.
+    pub fn reconfigure_server(&mut self, edit: impl FnOnce(&mut EndpointConfig)) {
+        let mut config = self.server.config().clone();
+        edit(&mut config);
+        self.server = Endpoint::new(config, Box::new(self.pool.clone()));
+    }
+
     pub fn initiate(&mut self) -> IkeSaHandle {
         let path = Path::udp(self.client_addr, self.server_addr);
         self.client
