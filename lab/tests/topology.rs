@@ -227,17 +227,27 @@ fn outer_loss_drops_packets_until_removed() {
     assert!(lab.set_outer_loss(101.0).is_err());
 }
 
-#[test]
-fn outer_tcp_reset_kills_a_connection_and_then_lets_new_ones_through() {
-    let lab = Lab::builder().with_router(Router::Nat).build().unwrap();
-    let target = SocketAddr::from((lab.gateway_outer(), 80));
-    let _echo = lab.tcp_echo(Host::Gateway, target).unwrap();
-    let mut stream = lab
+/// A TCP echo service on the gateway's outer address, `port`, and a connection to it from client
+/// 0. The service stops when its guard is dropped.
+fn connection_to_gateway_echo(lab: &Lab, port: u16) -> (lab::ServiceGuard, TcpStream) {
+    let target = SocketAddr::from((lab.gateway_outer(), port));
+    let echo = lab
+        .tcp_echo(Host::Gateway, target)
+        .expect("TCP echo on the gateway");
+    let stream = lab
         .run_in(Host::Client(0), || {
             TcpStream::connect_timeout(&target, SHORT)
         })
-        .unwrap()
-        .unwrap();
+        .expect("enter the client namespace")
+        .expect("connect to the echo service");
+    (echo, stream)
+}
+
+#[test]
+fn outer_tcp_reset_kills_a_connection_and_then_lets_new_ones_through() {
+    let lab = Lab::builder().with_router(Router::Nat).build().unwrap();
+    let (echo, mut stream) = connection_to_gateway_echo(&lab, 80);
+    let target = echo.local_addr();
     stream.set_read_timeout(Some(SHORT)).unwrap();
     use std::io::{Read, Write};
     stream.write_all(b"before").unwrap();
@@ -326,14 +336,7 @@ fn a_failing_command_reports_its_stderr_and_a_slow_one_times_out() {
 #[test]
 fn killing_tcp_sockets_aborts_the_local_end_and_waiting_for_output_works() {
     let lab = Lab::builder().build().unwrap();
-    let target = SocketAddr::from((lab.gateway_outer(), 8080));
-    let _echo = lab.tcp_echo(Host::Gateway, target).unwrap();
-    let mut stream = lab
-        .run_in(Host::Client(0), || {
-            TcpStream::connect_timeout(&target, SHORT)
-        })
-        .unwrap()
-        .unwrap();
+    let (_echo, mut stream) = connection_to_gateway_echo(&lab, 8080);
     lab.kill_tcp_sockets(Host::Client(0), &["dport", "=", ":8080"])
         .unwrap();
     use std::io::Write;
