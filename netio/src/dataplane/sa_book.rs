@@ -4,6 +4,7 @@
 //! reports the engine needs for liveness, and renders the status report.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +17,16 @@ use super::egress::Egress;
 use super::install::InstalledChild;
 use super::status::{ChildSaStatus, IkeSaStatus, StatusReport};
 use super::Shared;
+
+/// IKE SAs whose CHILD SAs one activity report reads at least; up to this many, every report
+/// reads them all.
+const ACTIVITY_SCAN_MIN: usize = 10_000;
+
+/// Above [`ACTIVITY_SCAN_MIN`] IKE SAs, the reports over which all of them are read once: each
+/// report reads its share where the last one stopped, so the control task's cost per report stays
+/// bounded by this share and an SA's activity reaches the engine at most this many reports late
+/// (liveness checks and byte/packet lifetimes are tens of seconds or more).
+const ACTIVITY_SWEEP_REPORTS: usize = 10;
 
 /// One CHILD SA in the data path, with the counters last reported to the engine.
 #[derive(Debug)]
@@ -60,6 +71,8 @@ pub struct ChildActivity {
 pub struct SaBook {
     shared: Arc<Shared>,
     sas: BTreeMap<IkeSaHandle, SaRecord>,
+    /// The last IKE SA the previous activity report read (the next one starts after it).
+    activity_cursor: Option<IkeSaHandle>,
 }
 
 impl SaBook {
@@ -68,6 +81,7 @@ impl SaBook {
         Self {
             shared,
             sas: BTreeMap::new(),
+            activity_cursor: None,
         }
     }
 
@@ -201,33 +215,34 @@ impl SaBook {
         }
     }
 
-    /// Activity of every CHILD SA that carried packets since the last call. Idle CHILD SAs are
-    /// left out: reporting nothing new would not change the engine's view, and at 100k idle SAs
-    /// the reports alone would cost the control task a large share of every second.
+    /// Activity of the CHILD SAs that carried packets since they were last read. Idle CHILD SAs
+    /// are left out: reporting nothing new would not change the engine's view. Up to
+    /// [`ACTIVITY_SCAN_MIN`] IKE SAs every call reads them all; above, each reads the next
+    /// `1/ACTIVITY_SWEEP_REPORTS` of them (so up to 100k SAs a call reads at most 10k).
     pub fn activity(&mut self) -> Vec<ChildActivity> {
+        let share = self
+            .sas
+            .len()
+            .div_ceil(ACTIVITY_SWEEP_REPORTS)
+            .max(ACTIVITY_SCAN_MIN);
+        self.activity_of_next(share)
+    }
+
+    /// Activity of the next `count` IKE SAs' CHILD SAs, after the cursor and wrapping around.
+    fn activity_of_next(&mut self, count: usize) -> Vec<ChildActivity> {
         let mut out = Vec::new();
-        for (sa, record) in &mut self.sas {
-            for (child, c) in &mut record.children {
-                let inbound = c.installed.inbound.stats();
-                let outbound = c.installed.outbound.stats();
-                let bytes = inbound.bytes.saturating_add(outbound.bytes);
-                let packets = inbound.packets.saturating_add(outbound.packets);
-                let activity = ChildActivity {
-                    sa: *sa,
-                    child: *child,
-                    last_inbound: inbound.last_packet,
-                    bytes: bytes.saturating_sub(c.reported_bytes),
-                    packets: packets.saturating_sub(c.reported_packets),
-                };
-                let idle = activity.bytes == 0
-                    && activity.packets == 0
-                    && activity.last_inbound == c.reported_last_inbound;
-                if !idle {
-                    out.push(activity);
-                }
-                c.reported_bytes = bytes;
-                c.reported_packets = packets;
-                c.reported_last_inbound = inbound.last_packet;
+        let mut read = 0;
+        let resume = self.activity_cursor.take();
+        let after = resume.map_or(Bound::Unbounded, Bound::Excluded);
+        for (sa, record) in self.sas.range_mut((after, Bound::Unbounded)).take(count) {
+            record.collect_activity(*sa, &mut out);
+            read += 1;
+            self.activity_cursor = Some(*sa);
+        }
+        if let Some(wrap_until) = resume {
+            for (sa, record) in self.sas.range_mut(..=wrap_until).take(count - read) {
+                record.collect_activity(*sa, &mut out);
+                self.activity_cursor = Some(*sa);
             }
         }
         out
@@ -308,6 +323,32 @@ fn handle_number(handle: IkeSaHandle) -> u64 {
 }
 
 impl SaRecord {
+    /// Appends this IKE SA's CHILD SAs that carried packets since they were last read.
+    fn collect_activity(&mut self, sa: IkeSaHandle, out: &mut Vec<ChildActivity>) {
+        for (child, c) in &mut self.children {
+            let inbound = c.installed.inbound.stats();
+            let outbound = c.installed.outbound.stats();
+            let bytes = inbound.bytes.saturating_add(outbound.bytes);
+            let packets = inbound.packets.saturating_add(outbound.packets);
+            let activity = ChildActivity {
+                sa,
+                child: *child,
+                last_inbound: inbound.last_packet,
+                bytes: bytes.saturating_sub(c.reported_bytes),
+                packets: packets.saturating_sub(c.reported_packets),
+            };
+            let idle = activity.bytes == 0
+                && activity.packets == 0
+                && activity.last_inbound == c.reported_last_inbound;
+            if !idle {
+                out.push(activity);
+            }
+            c.reported_bytes = bytes;
+            c.reported_packets = packets;
+            c.reported_last_inbound = inbound.last_packet;
+        }
+    }
+
     fn new(path: Path) -> Self {
         Self {
             path,
@@ -336,8 +377,8 @@ mod tests {
         Path::udp(local, remote)
     }
 
-    /// A handle the engine made (handles cannot be made outside it).
-    fn handle() -> IkeSaHandle {
+    /// `count` handles the engine made (handles cannot be made outside it), ascending.
+    fn handles(count: usize) -> Vec<IkeSaHandle> {
         let mut endpoint = ikev2::Endpoint::new(
             ikev2::EndpointConfig::new([7; 32], Vec::new()),
             Box::new(ikev2::NoAddressPool),
@@ -348,12 +389,18 @@ mod tests {
             "gateway@example.org".parse().unwrap(),
             Secret::from_slice(b"lab-psk"),
         );
-        endpoint
-            .initiate(crate::clock::now(), Arc::new(peer), path())
-            .unwrap()
+        let peer = Arc::new(peer);
+        (0..count)
+            .map(|_| {
+                endpoint
+                    .initiate(crate::clock::now(), Arc::clone(&peer), path())
+                    .unwrap()
+            })
+            .collect()
     }
 
-    fn installed(sa: IkeSaHandle) -> Event {
+    /// A CHILD SA installed for `sa` with inbound SPI `spi` (and outbound `spi + 1`).
+    fn installed(sa: IkeSaHandle, spi: u32) -> Event {
         let cipher = CipherSuite::new(EncrAlg::AesGcm16_256, None).unwrap();
         let keys = ChildKeys::derive(
             PrfAlg::HmacSha256,
@@ -366,13 +413,13 @@ mod tests {
         .unwrap();
         Event::ChildSaInstalled(Box::new(ChildSaInstalled {
             sa,
-            child: ChildSaId(0x1000),
+            child: ChildSaId(spi),
             inbound: EspSaKeys {
-                spi: 0x1000,
+                spi,
                 keys: keys.initiator_to_responder,
             },
             outbound: EspSaKeys {
-                spi: 0x2000,
+                spi: spi + 1,
                 keys: keys.responder_to_initiator,
             },
             cipher,
@@ -385,34 +432,73 @@ mod tests {
         }))
     }
 
-    #[test]
-    fn only_child_sas_that_carried_packets_are_reported() {
-        let shared = Arc::new(Shared::new(DestinationPolicy::allow_all()));
-        let mut book = SaBook::new(Arc::clone(&shared));
-        let sa = handle();
-        let now = crate::clock::now();
-        book.apply(now, &installed(sa));
-        assert!(shared.sadb.load().inbound(0x1000).is_some());
-        assert!(book.activity().is_empty(), "idle since installed");
-
-        let outbound = Arc::clone(
-            &book.sas[&sa].children[&ChildSaId(0x1000)]
-                .installed
-                .outbound,
-        );
+    /// Seals one 20-byte packet on the outbound SA of `sa`'s CHILD SA `spi`.
+    fn send_one(book: &SaBook, sa: IkeSaHandle, spi: u32) -> u64 {
+        let outbound = &book.sas[&sa].children[&ChildSaId(spi)].installed.outbound;
         let mut buf = esp::PacketBuf::new(esp::SEAL_HEADROOM + 64 + esp::SEAL_TAILROOM);
         let packet = [
             0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
         ];
         buf.fill(esp::SEAL_HEADROOM, &packet).unwrap();
         outbound.seal(&mut buf).unwrap();
+        packet.len() as u64
+    }
+
+    fn book_with(sas: &[IkeSaHandle]) -> (Arc<Shared>, SaBook) {
+        let shared = Arc::new(Shared::new(DestinationPolicy::allow_all()));
+        let mut book = SaBook::new(Arc::clone(&shared));
+        for (i, sa) in sas.iter().enumerate() {
+            book.apply(
+                crate::clock::now(),
+                &installed(*sa, 0x1000 * (i as u32 + 1)),
+            );
+        }
+        (shared, book)
+    }
+
+    #[test]
+    fn only_child_sas_that_carried_packets_are_reported() {
+        let sa = handles(1)[0];
+        let (shared, mut book) = book_with(&[sa]);
+        assert!(shared.sadb.load().inbound(0x1000).is_some());
+        assert!(book.activity().is_empty(), "idle since installed");
+
+        let sent = send_one(&book, sa, 0x1000);
         let reported = book.activity();
         assert_eq!(reported.len(), 1);
         assert_eq!((reported[0].sa, reported[0].packets), (sa, 1));
-        assert_eq!(reported[0].bytes, packet.len() as u64);
+        assert_eq!(reported[0].bytes, sent);
         assert!(
             book.activity().is_empty(),
             "nothing new since the last report"
         );
+    }
+
+    #[test]
+    fn a_large_book_is_read_a_share_per_report_where_the_last_one_stopped() {
+        let sas = handles(3);
+        let (_shared, mut book) = book_with(&sas);
+        let spi = |i: usize| 0x1000 * (i as u32 + 1);
+        for (i, sa) in sas.iter().enumerate() {
+            send_one(&book, *sa, spi(i));
+        }
+        let read = |activity: Vec<ChildActivity>| -> Vec<(IkeSaHandle, u64)> {
+            activity.iter().map(|a| (a.sa, a.packets)).collect()
+        };
+        assert_eq!(read(book.activity_of_next(2)), [(sas[0], 1), (sas[1], 1)]);
+        for (i, sa) in sas.iter().enumerate() {
+            send_one(&book, *sa, spi(i));
+        }
+        assert_eq!(
+            read(book.activity_of_next(2)),
+            [(sas[2], 2), (sas[0], 1)],
+            "resumes after the cursor and wraps around"
+        );
+        assert_eq!(
+            read(book.activity_of_next(10)),
+            [(sas[1], 1)],
+            "each SA read once however large the share"
+        );
+        assert!(book.activity().is_empty());
     }
 }
