@@ -33,16 +33,43 @@ fn client_selectors() -> Vec<TrafficSelector> {
     ]
 }
 
-/// Keys from `seed` and an inbound SA with them (no ESN) whose traffic comes from the client.
-fn client_inbound_sa(algorithm: Algorithm, seed: u8) -> (InboundSa, Vec<u8>, Vec<u8>) {
-    let (encryption, integrity) = keys(algorithm, seed);
-    let sa = InboundSa::new(
-        InboundConfig::new(SPI, algorithm, client_selectors()),
-        &encryption,
-        &integrity,
-    )
-    .unwrap();
-    (sa, encryption, integrity)
+/// An inbound SA (no ESN) whose traffic comes from the client, with the keys it was made with.
+struct ClientSa {
+    sa: InboundSa,
+    algorithm: Algorithm,
+    encryption: Vec<u8>,
+    integrity: Vec<u8>,
+}
+
+impl ClientSa {
+    /// Keys from `seed` and the SA.
+    fn new(algorithm: Algorithm, seed: u8) -> Self {
+        let (encryption, integrity) = keys(algorithm, seed);
+        let sa = InboundSa::new(
+            InboundConfig::new(SPI, algorithm, client_selectors()),
+            &encryption,
+            &integrity,
+        )
+        .unwrap();
+        ClientSa {
+            sa,
+            algorithm,
+            encryption,
+            integrity,
+        }
+    }
+
+    /// The reference sender of this SA, using `iv` for every packet.
+    fn sealer<'a>(&'a self, iv: &'a [u8]) -> ReferenceSealer<'a> {
+        ReferenceSealer {
+            algorithm: self.algorithm,
+            encryption_key: &self.encryption,
+            integrity_key: &self.integrity,
+            spi: SPI,
+            esn: false,
+            iv,
+        }
+    }
 }
 
 fn inner_packets() -> Vec<(Vec<u8>, u8)> {
@@ -180,16 +207,10 @@ fn esn_high_bits_are_authenticated_and_inferred() {
 #[test]
 fn dummy_packets_are_dropped_quietly_and_unknown_next_headers_refused() {
     for algorithm in ALGORITHMS {
-        let (sa, encryption, integrity) = client_inbound_sa(algorithm, 1);
+        let client = ClientSa::new(algorithm, 1);
+        let sa = &client.sa;
         let iv = vec![0x11; algorithm.iv_len()];
-        let sealer = ReferenceSealer {
-            algorithm,
-            encryption_key: &encryption,
-            integrity_key: &integrity,
-            spi: SPI,
-            esn: false,
-            iv: &iv,
-        };
+        let sealer = client.sealer(&iv);
         let mut buf = PacketBuf::new(2048);
         for (sequence, case, payload, next_header, expected) in [
             (1, "dummy", vec![0xee; 33], 59, Ok(Opened::Dummy)),
@@ -229,7 +250,8 @@ fn dummy_packets_are_dropped_quietly_and_unknown_next_headers_refused() {
 #[test]
 fn bad_padding_is_refused_after_the_icv() {
     for algorithm in ALGORITHMS {
-        let (sa, encryption, integrity) = client_inbound_sa(algorithm, 2);
+        let client = ClientSa::new(algorithm, 2);
+        let sa = &client.sa;
         let iv = vec![0x22; algorithm.iv_len()];
         let block = usize::from(algorithm.block_len());
         let inner = ipv4_packet(8 * block - 6, CLIENT_V4, SERVER_V4);
@@ -248,15 +270,7 @@ fn bad_padding_is_refused_after_the_icv() {
             (2, wrong_pattern, Err(Error::BadPadding)),
             (3, correct, Ok(Opened::Packet(IpVersion::V4))),
         ] {
-            let packet = ReferenceSealer {
-                algorithm,
-                encryption_key: &encryption,
-                integrity_key: &integrity,
-                spi: SPI,
-                esn: false,
-                iv: &iv,
-            }
-            .seal_plaintext(sequence, plaintext);
+            let packet = client.sealer(&iv).seal_plaintext(sequence, plaintext);
             buf.fill(0, &packet).unwrap();
             assert_eq!(sa.open(now(), &mut buf), expected, "{algorithm:?}");
         }
