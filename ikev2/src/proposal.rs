@@ -31,6 +31,21 @@ pub mod transform_type {
     pub const ESN: u8 = 5;
 }
 
+/// The AEADs of the default IKE and ESP proposals, preferred first.
+const DEFAULT_AEADS: [EncrAlg; 3] = [
+    EncrAlg::AesGcm16_256,
+    EncrAlg::AesGcm16_128,
+    EncrAlg::ChaCha20Poly1305,
+];
+/// The CBC ciphers of the default IKE and ESP proposals, preferred first.
+const DEFAULT_CBC: [EncrAlg; 2] = [EncrAlg::AesCbc256, EncrAlg::AesCbc128];
+/// The integrity algorithms paired with [`DEFAULT_CBC`], preferred first.
+const DEFAULT_INTEGRITY: [IntegAlg; 3] = [
+    IntegAlg::HmacSha256_128,
+    IntegAlg::HmacSha384_192,
+    IntegAlg::HmacSha512_256,
+];
+
 /// An IKE SA proposal: every combination of the listed algorithms is acceptable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IkeProposal {
@@ -52,22 +67,14 @@ impl IkeProposal {
         let dh = vec![DhGroup::Curve25519, DhGroup::Ecp256, DhGroup::Ecp384];
         vec![
             IkeProposal {
-                encryption: vec![
-                    EncrAlg::AesGcm16_256,
-                    EncrAlg::AesGcm16_128,
-                    EncrAlg::ChaCha20Poly1305,
-                ],
+                encryption: DEFAULT_AEADS.to_vec(),
                 integrity: Vec::new(),
                 prf: prf.clone(),
                 dh: dh.clone(),
             },
             IkeProposal {
-                encryption: vec![EncrAlg::AesCbc256, EncrAlg::AesCbc128],
-                integrity: vec![
-                    IntegAlg::HmacSha256_128,
-                    IntegAlg::HmacSha384_192,
-                    IntegAlg::HmacSha512_256,
-                ],
+                encryption: DEFAULT_CBC.to_vec(),
+                integrity: DEFAULT_INTEGRITY.to_vec(),
                 prf,
                 dh,
             },
@@ -94,22 +101,14 @@ impl EspProposal {
     pub fn defaults() -> Vec<EspProposal> {
         vec![
             EspProposal {
-                encryption: vec![
-                    EncrAlg::AesGcm16_256,
-                    EncrAlg::AesGcm16_128,
-                    EncrAlg::ChaCha20Poly1305,
-                ],
+                encryption: DEFAULT_AEADS.to_vec(),
                 integrity: Vec::new(),
                 dh: Vec::new(),
                 esn: vec![false, true],
             },
             EspProposal {
-                encryption: vec![EncrAlg::AesCbc256, EncrAlg::AesCbc128],
-                integrity: vec![
-                    IntegAlg::HmacSha256_128,
-                    IntegAlg::HmacSha384_192,
-                    IntegAlg::HmacSha512_256,
-                ],
+                encryption: DEFAULT_CBC.to_vec(),
+                integrity: DEFAULT_INTEGRITY.to_vec(),
                 dh: Vec::new(),
                 esn: vec![false, true],
             },
