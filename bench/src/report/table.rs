@@ -58,7 +58,7 @@ pub fn render(report: &Report) -> String {
     let m = &report.machine;
     let _ = writeln!(
         out,
-        "eseg-bench {} on {} ({} cores, kernel {}, load {} at the start), {} repetitions, {} s \
+        "eseg-bench {} on {} ({} cores, kernel {}, load {} at the start), {} repetition{}, {} s \
          per iperf3 run, systems interleaved\n",
         m.date,
         m.cpu_model,
@@ -66,6 +66,11 @@ pub fn render(report: &Report) -> String {
         m.kernel,
         m.load_average,
         report.options.repetitions,
+        if report.options.repetitions == 1 {
+            ""
+        } else {
+            "s"
+        },
         report.options.duration_secs
     );
     for s in report.systems.iter().filter(|s| s.status != "ran") {
