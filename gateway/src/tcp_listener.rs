@@ -5,9 +5,9 @@
 //!
 //! Hostile peers are bounded by `[tcp]` limits: `max_connections` in total and
 //! `max_connections_per_source` from one source (more are closed at accept, counted, logged at
-//! most once per 10 s), a first complete frame within `first_frame_timeout_secs`, a completed
-//! IKE_SA_INIT within `handshake_timeout_secs`, then a frame at least every `idle_timeout_secs`
-//! (see `netio::dataplane::tcp_transport`).
+//! most once per 10 s), a first complete IKE or ESP frame within `first_frame_timeout_secs`, a
+//! completed IKE_SA_INIT within `handshake_timeout_secs`, then an IKE or ESP frame at least every
+//! `idle_timeout_secs` (keepalives do not count; see `netio::dataplane::tcp_transport`).
 //!
 //! Each connection holds a descriptor: the process's descriptor limit (`LimitNOFILE=` under
 //! systemd) must leave room for `[tcp] max_connections` of them.
@@ -25,11 +25,11 @@ use netio::clock;
 
 /// TCP ports served when the configuration names none.
 pub const DEFAULT_PORTS: &[u16] = &[netio::tcp::TPKT_PORT];
-/// Default time from accept to the first complete frame.
+/// Default time from accept to the first complete IKE or ESP frame.
 pub const DEFAULT_FIRST_FRAME_TIMEOUT_SECS: u64 = 10;
 /// Default time from accept until IKE_SA_INIT must have completed on a connection.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 30;
-/// Default longest silence between complete frames (above any sane liveness interval).
+/// Default longest silence between IKE or ESP frames (above any sane liveness interval).
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
 /// Default number of connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
@@ -44,11 +44,11 @@ const BACKLOG: u32 = 1024;
 pub struct TcpSettings {
     /// Ports to listen on (empty: no TCP transport).
     pub ports: Vec<u16>,
-    /// Time from accept to the first complete frame.
+    /// Time from accept to the first complete IKE or ESP frame.
     pub first_frame_timeout: Duration,
     /// Time from accept until IKE_SA_INIT must have completed.
     pub handshake_timeout: Duration,
-    /// Longest silence between complete frames.
+    /// Longest silence between IKE or ESP frames (keepalives do not count).
     pub idle_timeout: Duration,
     /// Connections served at once.
     pub max_connections: u64,

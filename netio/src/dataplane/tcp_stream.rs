@@ -8,8 +8,8 @@
 //! the send queue and the writer exist from the first valid frame on. A connection is closed
 //! when its first octets are anything but TPKT', on a stream error (bad version or reserved
 //! octet, length out of range), when no complete frame arrives within the first-frame timeout
-//! (then the idle timeout) — slow senders included, since only a complete frame restarts the
-//! clock —, when a connection the peer opened has not proved itself within the handshake timeout
+//! (then the idle timeout) — slow senders included, since only a complete IKE or ESP frame
+//! restarts the clock (keepalives do not) —, when a connection the peer opened has not proved itself within the handshake timeout
 //! (no IKE_SA_INIT completed, no encrypted IKE, no authentic ESP: keepalives and garbage IKE do
 //! not keep a connection), or when the peer stops reading our IKE.
 
@@ -202,7 +202,10 @@ impl Connection<'_> {
             loop {
                 match reader.next_frame() {
                     Ok(Some(frame)) => {
-                        deadline = Instant::from_std(clock() + config.idle_timeout);
+                        // Keepalives mean nothing on TCP and do not keep a connection.
+                        if !matches!(frame, Frame::Keepalive) {
+                            deadline = Instant::from_std(clock() + config.idle_timeout);
+                        }
                         self.ensure_writer();
                         self.handle_frame(frame, &mut sas, &mut esp_buf);
                     }

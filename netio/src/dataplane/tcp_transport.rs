@@ -16,7 +16,8 @@
 //!
 //! Keepalives: none are sent (a TCP connection keeps its NAT binding; IKE liveness checks find a
 //! dead peer), and a received `0xFF` keepalive frame is accepted and ignored
-//! (<https://www.rfc-editor.org/rfc/rfc9329#section-6.6>).
+//! (<https://www.rfc-editor.org/rfc/rfc9329#section-6.6>): it restarts no timer, so it cannot
+//! keep a connection open.
 
 use std::io;
 use std::net::SocketAddr;
@@ -35,10 +36,11 @@ use crate::tun::TunQueue;
 /// How the transport treats its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpConfig {
-    /// Time from accept to the first complete frame (after which the connection counts as
-    /// TPKT'); slow or silent connections are closed when it passes.
+    /// Time from accept to the first complete IKE or ESP frame; slow or silent connections
+    /// (and ones sending only keepalives) are closed when it passes.
     pub first_frame_timeout: Duration,
-    /// Longest time between two complete frames. Keep it above the IKE liveness interval.
+    /// Longest time between two complete IKE or ESP frames (keepalives do not count). Keep it
+    /// above the IKE liveness interval.
     pub idle_timeout: Duration,
     /// Time from accept until the connection must have proved itself: carried a successful
     /// IKE_SA_INIT exchange, an encrypted IKE message or an authentic ESP packet (see
@@ -543,6 +545,43 @@ mod tests {
             let mut rest = Vec::new();
             assert!(peer.read_to_end(&mut rest).is_ok(), "closed by the gateway");
         }
+    }
+
+    #[test]
+    fn keepalives_alone_do_not_keep_a_connection() {
+        let config = TcpConfig {
+            idle_timeout: Duration::from_millis(600),
+            ..TcpConfig::default()
+        };
+        let mut h = Harness::new(config);
+        let mut peer = h.connect();
+        peer.write_all(&ike_frame(0x31, 28)).unwrap();
+        let TcpEvent::Ike { path, .. } = h.next_event() else {
+            panic!("expected IKE");
+        };
+        let ikev2::path::Transport::Tcp(id) = path.transport else {
+            panic!("a TCP path");
+        };
+        h.shared
+            .tcp
+            .send_ike(id, &ike_header(33, 34, 0x20))
+            .unwrap();
+        let start = now();
+        let mut writer = peer.try_clone().unwrap();
+        let keepalives = std::thread::spawn(move || {
+            while now() < start + Duration::from_millis(2000)
+                && writer.write_all(&tpkt::KEEPALIVE_FRAME).is_ok()
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert!(h.wait_for(|c| &c.closed_idle, 1), "closed as idle");
+        assert!(
+            now() < start + Duration::from_millis(1500),
+            "closed while keepalives kept coming"
+        );
+        assert!(!h.shared.tcp.contains(id));
+        let _ = keepalives.join();
     }
 
     #[test]
