@@ -25,6 +25,7 @@ const DELIVERY: Duration = Duration::from_secs(3);
 
 /// A UDP socket on the core host that records what reaches it.
 struct CoreSink {
+    addr: SocketAddrV4,
     socket: UdpSocket,
     received: Vec<(SocketAddr, Vec<u8>)>,
 }
@@ -40,6 +41,7 @@ impl CoreSink {
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("read timeout");
         CoreSink {
+            addr,
             socket,
             received: Vec::new(),
         }
@@ -82,6 +84,25 @@ fn udp(src: Ipv4Addr, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
     lab::ipv4_udp_packet(SocketAddrV4::new(src, ROGUE_PORT), dst, payload).expect("inner packet")
 }
 
+/// Sends `payload` from `src` to the sink through the rogue's SA, without waiting.
+fn send(rogue: &RogueClient, sink: &CoreSink, src: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+    rogue
+        .send_inner(&udp(src, sink.addr, payload))
+        .unwrap_or_else(|e| panic!("send: {e}"))
+}
+
+/// Sends `payload` from the rogue's own address and waits until the core has it; returns the
+/// ESP packet.
+fn deliver(rogue: &RogueClient, sink: &mut CoreSink, payload: &[u8]) -> Vec<u8> {
+    let esp = send(rogue, sink, rogue.virtual_ip(), payload);
+    assert!(
+        sink.wait_for(payload),
+        "`{}` from the rogue's own address did not reach the core",
+        String::from_utf8_lossy(payload)
+    );
+    esp
+}
+
 #[test]
 fn spoofed_and_replayed_esp_over_udp_is_dropped_and_counted() {
     spoofed_and_replayed_esp_is_dropped_and_counted(RogueTransport::Udp);
@@ -120,18 +141,11 @@ fn spoofed_and_replayed_esp_is_dropped_and_counted(transport: RogueTransport) {
         "TCP connections the gateway accepted"
     );
     let spi = rogue.gateway_spi();
-    let sink_addr = SocketAddrV4::new(a.core, SINK_PORT);
-    let mut sink = CoreSink::bind(&s, sink_addr);
+    let mut sink = CoreSink::bind(&s, SocketAddrV4::new(a.core, SINK_PORT));
     assert!(s.ping(Host::Client(1), core), "real client before");
 
     // (a) From its own virtual IP: delivered, source intact.
-    rogue
-        .send_inner(&udp(vip, sink_addr, b"own address"))
-        .expect("send");
-    assert!(
-        sink.wait_for(b"own address"),
-        "a correctly sourced packet did not reach the core"
-    );
+    deliver(&rogue, &mut sink, b"own address");
     assert_eq!(
         sink.senders_of(b"own address"),
         [SocketAddr::from((vip, ROGUE_PORT))]
@@ -144,17 +158,9 @@ fn spoofed_and_replayed_esp_is_dropped_and_counted(transport: RogueTransport) {
         (legit_vip, &b"spoofed: other client"[..]),
         (OUTSIDE_POOL, b"spoofed: outside the pool"),
     ] {
-        rogue
-            .send_inner(&udp(src, sink_addr, payload))
-            .expect("send");
+        send(&rogue, &sink, src, payload);
     }
-    rogue
-        .send_inner(&udp(vip, sink_addr, b"after the spoofs"))
-        .expect("send");
-    assert!(
-        sink.wait_for(b"after the spoofs"),
-        "the SA stopped working after the spoofs"
-    );
+    deliver(&rogue, &mut sink, b"after the spoofs");
     for payload in [&b"spoofed: other client"[..], b"spoofed: outside the pool"] {
         assert!(
             sink.senders_of(payload).is_empty(),
@@ -174,19 +180,10 @@ fn spoofed_and_replayed_esp_is_dropped_and_counted(transport: RogueTransport) {
     );
 
     // (c) The same ESP packet twice more: the copies are replays.
-    let original = rogue
-        .send_inner(&udp(vip, sink_addr, b"sent once"))
-        .expect("send");
-    assert!(sink.wait_for(b"sent once"));
+    let original = deliver(&rogue, &mut sink, b"sent once");
     rogue.send_esp(&original).expect("replay");
     rogue.send_esp(&original).expect("replay");
-    rogue
-        .send_inner(&udp(vip, sink_addr, b"after the replays"))
-        .expect("send");
-    assert!(
-        sink.wait_for(b"after the replays"),
-        "the SA stopped working after the replays"
-    );
+    deliver(&rogue, &mut sink, b"after the replays");
     assert_eq!(
         sink.senders_of(b"sent once").len(),
         1,
