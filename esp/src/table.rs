@@ -96,7 +96,7 @@ impl SaId {
 /// Where one outbound SA has routes: the single peer addresses, and whether in the ranges.
 #[derive(Debug, Clone, Default)]
 struct RoutedUnder {
-    hosts: Arc<[IpAddr]>,
+    hosts: Addresses,
     ranges: bool,
 }
 
@@ -110,13 +110,20 @@ enum Place {
 impl RoutedUnder {
     fn with(&self, place: Place) -> Self {
         match place {
-            Place::Host(address) if !self.hosts.contains(&address) => Self {
-                hosts: self.hosts.iter().copied().chain([address]).collect(),
+            Place::Host(address) if !self.hosts.as_slice().contains(&address) => Self {
+                hosts: Addresses::from(
+                    self.hosts
+                        .as_slice()
+                        .iter()
+                        .copied()
+                        .chain([address])
+                        .collect::<Vec<_>>(),
+                ),
                 ranges: self.ranges,
             },
             Place::Host(_) => self.clone(),
             Place::Ranges => Self {
-                hosts: Arc::clone(&self.hosts),
+                hosts: self.hosts.clone(),
                 ranges: true,
             },
         }
@@ -126,20 +133,53 @@ impl RoutedUnder {
     fn without(&self, place: Place) -> Option<Self> {
         let remaining = match place {
             Place::Host(address) => Self {
-                hosts: self
-                    .hosts
-                    .iter()
-                    .copied()
-                    .filter(|&known| known != address)
-                    .collect(),
+                hosts: Addresses::from(
+                    self.hosts
+                        .as_slice()
+                        .iter()
+                        .copied()
+                        .filter(|&known| known != address)
+                        .collect::<Vec<_>>(),
+                ),
                 ranges: self.ranges,
             },
             Place::Ranges => Self {
-                hosts: Arc::clone(&self.hosts),
+                hosts: self.hosts.clone(),
                 ranges: false,
             },
         };
-        (remaining.ranges || !remaining.hosts.is_empty()).then_some(remaining)
+        (remaining.ranges || !remaining.hosts.as_slice().is_empty()).then_some(remaining)
+    }
+}
+
+/// A few addresses: one inline (a gateway's CHILD SA is routed to one virtual IP), more behind
+/// a shared pointer. Copying a shard of the index then reads no memory outside it in the
+/// common case.
+#[derive(Debug, Clone, Default)]
+enum Addresses {
+    #[default]
+    None,
+    One(IpAddr),
+    Many(Arc<[IpAddr]>),
+}
+
+impl Addresses {
+    fn as_slice(&self) -> &[IpAddr] {
+        match self {
+            Addresses::None => &[],
+            Addresses::One(address) => std::slice::from_ref(address),
+            Addresses::Many(addresses) => addresses,
+        }
+    }
+}
+
+impl From<Vec<IpAddr>> for Addresses {
+    fn from(addresses: Vec<IpAddr>) -> Self {
+        match addresses.as_slice() {
+            [] => Addresses::None,
+            [address] => Addresses::One(*address),
+            _ => Addresses::Many(addresses.into()),
+        }
     }
 }
 
@@ -260,7 +300,7 @@ impl SaTable {
         let Some(under) = self.routed.remove(&SaId::of(sa)) else {
             return;
         };
-        for address in under.hosts.iter() {
+        for address in under.hosts.as_slice() {
             let Some(routes) = self.hosts.get(address) else {
                 continue;
             };
@@ -379,7 +419,7 @@ mod tests {
         assert_eq!(table.routed.len(), expected.len());
         for (id, (mut hosts, ranges)) in expected {
             let under = table.routed.get(&id).expect("SA with routes is indexed");
-            let mut indexed = under.hosts.to_vec();
+            let mut indexed = under.hosts.as_slice().to_vec();
             indexed.sort_unstable();
             hosts.sort_unstable();
             assert_eq!((indexed, under.ranges), (hosts, ranges));
