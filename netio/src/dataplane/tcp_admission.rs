@@ -93,11 +93,11 @@ impl Admission {
         if slots.total >= self.max_total {
             return Err(Refusal::Total);
         }
-        let from_source = slots.by_source.entry(source).or_insert(0);
-        if *from_source >= self.max_per_source {
+        // Looked up before inserting: a refused source must leave no entry behind.
+        if slots.by_source.get(&source).copied().unwrap_or(0) >= self.max_per_source {
             return Err(Refusal::PerSource(source));
         }
-        *from_source += 1;
+        *slots.by_source.entry(source).or_insert(0) += 1;
         slots.total += 1;
         Ok(Ticket {
             admission: Arc::clone(self),
@@ -246,6 +246,14 @@ mod tests {
         }
         assert_eq!(admission.live(), 0);
         assert!(admission.lock().by_source.is_empty());
+        // Refusals leave nothing behind either, whichever limit refused.
+        let none_per_source = Admission::new(1000, 0);
+        let full = Admission::new(0, 10);
+        for i in 0..500u32 {
+            let peer = IpAddr::from((0xc633_6400 + i).to_be_bytes());
+            assert!(none_per_source.admit(peer).is_err() && full.admit(peer).is_err());
+        }
+        assert!(none_per_source.lock().by_source.is_empty() && full.lock().by_source.is_empty());
     }
 
     #[test]
