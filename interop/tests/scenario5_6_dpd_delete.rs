@@ -14,7 +14,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use eseg_interop::{exclusive, wait_until, GatewaySettings, SwanctlConf};
+use eseg_interop::{exclusive, wait_until, Charon, GatewaySettings, SwanctlConf};
 use lab::{Host, Lab};
 
 use common::{
@@ -30,6 +30,26 @@ const STRONGSWAN_DPD_BOUND: Duration = Duration::from_secs(2 + 2 + 8);
 /// eseg-client notices within: liveness 2 s plus 0.5 s x 1.8^n for n = 0..=3 (about 5.9 s).
 const ESEG_CLIENT_DPD_BOUND: Duration = Duration::from_secs(2 + 6 + 2);
 
+/// strongSwan (`charon`, DPD every [`DPD_DELAY`]) keeps the SA while our side (`ours`, for the
+/// messages) lives and answers DPD; once `kill` has killed it outright (nothing sent), strongSwan
+/// drops the SA within [`STRONGSWAN_DPD_BOUND`].
+fn strongswan_detects_death(charon: &Charon, ours: &str, kill: impl FnOnce()) {
+    std::thread::sleep(DPD_DELAY * 3);
+    assert_eq!(
+        charon.list_sas().expect("strongSwan's SAs").len(),
+        1,
+        "SA lost while {ours} lived"
+    );
+    assert!(
+        charon.log().contains("sending DPD request"),
+        "no DPD was sent"
+    );
+    kill();
+    charon
+        .wait_for_no_sas(STRONGSWAN_DPD_BOUND)
+        .unwrap_or_else(|e| panic!("{e}\n{}", charon.log()));
+}
+
 #[test]
 fn strongswan_client_detects_a_dead_eseg_gateway() {
     let _serial = exclusive();
@@ -38,22 +58,9 @@ fn strongswan_client_detects_a_dead_eseg_gateway() {
     let (mut gateway, client) =
         eseg_gateway_and_strongswan_client(&lab, &GatewaySettings::default(), &conf);
     bring_up("DPD", &client, "net", &gateway);
-    // A live gateway answers DPD: the SA survives a few intervals of silence.
-    std::thread::sleep(DPD_DELAY * 3);
-    assert_eq!(
-        client.list_sas().unwrap().len(),
-        1,
-        "SA lost while the gateway lived"
-    );
-    assert!(
-        client.log().contains("sending DPD request"),
-        "no DPD was sent"
-    );
-
-    gateway.kill().expect("kill eseg-gateway");
-    client
-        .wait_for_no_sas(STRONGSWAN_DPD_BOUND)
-        .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
+    strongswan_detects_death(&client, "the gateway", || {
+        gateway.kill().expect("kill eseg-gateway")
+    });
     assert!(client.log().contains("giving up after"), "{}", client.log());
 }
 
@@ -92,21 +99,9 @@ fn strongswan_gateway_detects_a_dead_eseg_client() {
     let conf = gateway_conf(lab.addresses(), |c| c.dpd_delay = Some(DPD_DELAY));
     let gateway = strongswan_gateway(&lab, &conf);
     let mut client = eseg_client_connected(&lab, &gateway, &[]);
-    std::thread::sleep(DPD_DELAY * 3);
-    assert_eq!(
-        gateway.list_sas().unwrap().len(),
-        1,
-        "SA lost while the client lived"
-    );
-    assert!(
-        gateway.log().contains("sending DPD request"),
-        "no DPD was sent"
-    );
-
-    client.kill().expect("kill eseg-client");
-    gateway
-        .wait_for_no_sas(STRONGSWAN_DPD_BOUND)
-        .unwrap_or_else(|e| panic!("{e}\n{}", gateway.log()));
+    strongswan_detects_death(&gateway, "the client", || {
+        client.kill().expect("kill eseg-client")
+    });
 }
 
 #[test]
