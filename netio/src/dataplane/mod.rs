@@ -15,9 +15,13 @@
 //! [`Shared::remove_child`], [`Shared::set_egress`]) and reads per-SA statistics for liveness and
 //! status. Workers stop within 200 ms of [`DataPlane::stop`].
 //!
-//! Later work fits without a rewrite: more TUN queues means more `tun_to_udp` workers; batched
-//! syscalls and offloads change the I/O calls inside the loops, not the per-packet steps; a TCP
-//! transport is another [`Egress`] variant and another receive loop feeding the same steps.
+//! The loops batch their I/O and keep the per-packet steps apart from it: `tun_to_udp` drains its
+//! TUN queue in bursts and sends each burst's sealed packets with one `sendmmsg`, runs of equal
+//! size to one peer as one UDP GSO entry; `udp_to_tun` receives with `recvmmsg`, with UDP GRO on,
+//! and opens each segment of a coalesced buffer in place (`crate::udp` batch types, buffers
+//! allocated once per worker). More TUN queues means more `tun_to_udp` workers; TUN offloads
+//! (`IFF_VNET_HDR`) would change the TUN calls only. The TCP transport is another [`Egress`]
+//! variant and another receive loop feeding the same steps.
 //!
 //! Also here: [`natt`] (what arrives on port 4500), [`status`] (the status socket),
 //! [`logging`] (tracing setup).
