@@ -1,13 +1,21 @@
 //! The client's command line: where the gateway is, who we are, the PSK, the TUN device,
-//! reconnect backoff and liveness, the status socket.
+//! reconnect backoff and liveness, SA rekey times, the status socket.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use ikev2::config::Lifetimes;
 use ikev2::crypto::Secret;
 use ikev2::identity::{Identity, IdentityPattern};
+
+/// Shortest rekey time the options accept: short enough for tests that watch rekeys happen.
+pub const MIN_LIFETIME_SECS: u64 = 5;
+/// Longest IKE SA rekey time the options accept (7 days, as the gateway's `ike_lifetime_secs`).
+pub const MAX_IKE_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+/// Longest CHILD SA rekey time the options accept (1 day, as the gateway's `child_lifetime_secs`).
+pub const MAX_CHILD_LIFETIME_SECS: u64 = 24 * 3600;
 
 /// The built-in PSK, matching the gateway's built-in peer (lab use only; a warning is logged).
 pub const BUILTIN_PSK: &str = "eseg-lab-demo-psk-do-not-deploy";
@@ -72,6 +80,27 @@ pub struct Cli {
     /// dead and the client reconnects).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retransmit_tries: u32,
+
+    /// Seconds after which the client rekeys its IKE SA (RFC 7296 §2.18), minus up to a tenth
+    /// of the shortest rekey time at random. Default 4 hours.
+    #[arg(
+        long,
+        visible_alias = "ike-lifetime",
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(MIN_LIFETIME_SECS..=MAX_IKE_LIFETIME_SECS)
+    )]
+    pub ike_lifetime_secs: Option<u64>,
+
+    /// Seconds after which the client rekeys its CHILD SAs (RFC 7296 §2.8), minus up to a tenth
+    /// of the shortest rekey time at random; a CHILD SA not rekeyed 10 % later is deleted.
+    /// Default 1 hour (deleted after 70 minutes).
+    #[arg(
+        long,
+        visible_alias = "child-lifetime",
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(MIN_LIFETIME_SECS..=MAX_CHILD_LIFETIME_SECS)
+    )]
+    pub child_lifetime_secs: Option<u64>,
 
     /// Exit instead of reconnecting when the tunnel cannot be set up or dies.
     #[arg(long)]
@@ -155,6 +184,8 @@ pub struct Settings {
     pub once: bool,
     /// IKE retransmission schedule.
     pub retransmit: ikev2::config::RetransmitConfig,
+    /// When the client rekeys (and deletes unrekeyed) SAs.
+    pub lifetimes: Lifetimes,
     /// The transport ladder's settings.
     pub ladder: crate::ladder::LadderSettings,
 }
@@ -233,6 +264,7 @@ impl Cli {
             reconnect_max: Duration::from_secs(self.reconnect_max_secs),
             liveness: Duration::from_secs(self.liveness_secs),
             once: self.once,
+            lifetimes: lifetimes(self.ike_lifetime_secs, self.child_lifetime_secs),
             retransmit: ikev2::config::RetransmitConfig {
                 initial: Duration::from_millis(self.retransmit_initial_ms),
                 tries: self.retransmit_tries,
@@ -240,6 +272,30 @@ impl Cli {
             },
         })
     }
+}
+
+/// The engine's default lifetimes with the rekey times given replaced. A given CHILD rekey time
+/// also sets the CHILD hard lifetime to 10 % more (strongSwan's default ratio, and the gateway's);
+/// the jitter is at most a tenth of the shortest rekey time, so short lifetimes stay near what
+/// was asked. Without options the defaults are untouched.
+fn lifetimes(ike_secs: Option<u64>, child_secs: Option<u64>) -> Lifetimes {
+    let mut lifetimes = Lifetimes::default();
+    if let Some(secs) = ike_secs {
+        lifetimes.ike_rekey = Some(Duration::from_secs(secs));
+    }
+    if let Some(secs) = child_secs {
+        let child = Duration::from_secs(secs);
+        lifetimes.child_rekey = Some(child);
+        lifetimes.child_hard = Some(child + child / 10);
+    }
+    if let Some(shortest) = [lifetimes.ike_rekey, lifetimes.child_rekey]
+        .into_iter()
+        .flatten()
+        .min()
+    {
+        lifetimes.jitter = lifetimes.jitter.min(shortest / 10);
+    }
+    lifetimes
 }
 
 /// `HOST` or `HOST:PORT` (IPv6 literals in brackets when a port is given) to an IPv4 socket
@@ -309,9 +365,88 @@ mod tests {
             (&["--psk", ""][..], "--psk"),
             (&["--psk-file", "/nonexistent/psk"][..], "--psk-file"),
             (&["--bogus"][..], "--bogus"),
+            (&["--ike-lifetime-secs", "0"][..], "--ike-lifetime-secs"),
+            (&["--ike-lifetime", "4"][..], "--ike-lifetime"),
+            (
+                &["--ike-lifetime-secs", "604801"][..],
+                "--ike-lifetime-secs",
+            ),
+            (&["--child-lifetime-secs", "0"][..], "--child-lifetime-secs"),
+            (&["--child-lifetime", "86401"][..], "--child-lifetime"),
+            (&["--child-lifetime-secs=-8"][..], "--child-lifetime-secs"),
+            (
+                &["--child-lifetime-secs", "8s"][..],
+                "--child-lifetime-secs",
+            ),
         ] {
             let err = parse(args).expect_err(needle);
             assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn default_lifetimes_are_the_engines() {
+        assert_eq!(parse(&[]).unwrap().lifetimes, Lifetimes::default());
+    }
+
+    #[test]
+    fn short_lifetimes_for_tests() {
+        let s = parse(&["--child-lifetime", "8", "--ike-lifetime-secs", "15"]).unwrap();
+        let l = s.lifetimes;
+        assert_eq!(l.ike_rekey, Some(Duration::from_secs(15)));
+        assert_eq!(l.child_rekey, Some(Duration::from_secs(8)));
+        assert_eq!(l.child_hard, Some(Duration::from_millis(8800)));
+        assert_eq!(l.jitter, Duration::from_millis(800));
+        let defaults = Lifetimes::default();
+        assert_eq!(l.child_rekey_packets, defaults.child_rekey_packets);
+        assert_eq!(l.child_hard_packets, defaults.child_hard_packets);
+    }
+
+    #[test]
+    fn one_lifetime_leaves_the_other_at_its_default() {
+        let defaults = Lifetimes::default();
+        let ike_only = parse(&["--ike-lifetime-secs", "20"]).unwrap().lifetimes;
+        assert_eq!(ike_only.ike_rekey, Some(Duration::from_secs(20)));
+        assert_eq!(ike_only.child_rekey, defaults.child_rekey);
+        assert_eq!(ike_only.child_hard, defaults.child_hard);
+        assert_eq!(ike_only.jitter, Duration::from_secs(2));
+
+        let child_only = parse(&["--child-lifetime-secs", "600"]).unwrap().lifetimes;
+        assert_eq!(child_only.ike_rekey, defaults.ike_rekey);
+        assert_eq!(child_only.child_rekey, Some(Duration::from_secs(600)));
+        assert_eq!(child_only.child_hard, Some(Duration::from_secs(660)));
+        assert_eq!(child_only.jitter, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn lifetime_bounds_are_inclusive() {
+        let low = parse(&["--ike-lifetime", "5", "--child-lifetime", "5"]).unwrap();
+        assert_eq!(low.lifetimes.ike_rekey, Some(Duration::from_secs(5)));
+        assert_eq!(low.lifetimes.child_rekey, Some(Duration::from_secs(5)));
+        let high = parse(&[
+            "--ike-lifetime-secs",
+            &MAX_IKE_LIFETIME_SECS.to_string(),
+            "--child-lifetime-secs",
+            &MAX_CHILD_LIFETIME_SECS.to_string(),
+        ])
+        .unwrap();
+        assert_eq!(
+            high.lifetimes.ike_rekey,
+            Some(Duration::from_secs(7 * 86400))
+        );
+        assert_eq!(high.lifetimes.child_rekey, Some(Duration::from_secs(86400)));
+    }
+
+    #[test]
+    fn help_documents_the_lifetimes() {
+        let help = <Cli as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        for needle in ["--ike-lifetime-secs <SECS>", "--child-lifetime-secs <SECS>"] {
+            assert!(
+                help.contains(needle),
+                "{needle} missing from --help:\n{help}"
+            );
         }
     }
 }

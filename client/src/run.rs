@@ -107,6 +107,7 @@ impl Client {
             ..VirtualIpConfig::default()
         };
         peer.dpd_delay = Some(settings.liveness);
+        peer.lifetimes = settings.lifetimes;
         let mut endpoint_config = EndpointConfig::new(
             clock::seed().map_err(|e| format!("no randomness: {e}"))?,
             Vec::new(),
@@ -366,6 +367,7 @@ impl Client {
                 let _ = stdout.flush();
             }
             Event::VirtualIp { assigned, .. } => self.configure(assigned),
+            Event::IkeSaRekeyed { .. } => tracing::info!("IKE SA rekeyed"),
             Event::ChildSaInstalled(child) => {
                 let routes = tunnel_routes(&child.ts_remote, self.settings.gateway.ip());
                 for route in routes {
