@@ -16,8 +16,9 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
-/// Largest report `query` accepts; a report is a few hundred bytes per SA.
-const MAX_REPORT_LEN: u64 = 16 * 1024 * 1024;
+/// Largest report `query` accepts. A report is about 400 bytes per IKE SA with one CHILD SA, so
+/// this leaves room for a million SAs (100k SAs make about 40 MB).
+const MAX_REPORT_LEN: u64 = 512 * 1024 * 1024;
 
 /// Everything the status command shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,9 +305,10 @@ mod tests {
         assert!(lines[3].contains("connecting") && lines[3].contains(" - "));
     }
 
-    #[tokio::test]
-    async fn socket_round_trip() {
-        let dir = std::env::temp_dir().join(format!("eseg-status-test-{}", std::process::id()));
+    /// Serves `report` on a fresh status socket and queries it.
+    async fn round_trip(report: StatusReport, tag: &str) -> StatusReport {
+        let dir =
+            std::env::temp_dir().join(format!("eseg-status-test-{tag}-{}", std::process::id()));
         let path = dir.join("s.sock");
         let listener = bind(&path).unwrap();
         let _guard = SocketFileGuard(path.clone());
@@ -314,14 +316,36 @@ mod tests {
         tokio::spawn(serve(listener, tx));
         tokio::spawn(async move {
             while let Some(reply) = rx.recv().await {
-                let _ = reply.send(sample());
+                let _ = reply.send(report.clone());
             }
         });
         let queried = tokio::task::spawn_blocking(move || query(&path))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(queried, sample());
         let _ = std::fs::remove_dir_all(dir);
+        queried
+    }
+
+    #[tokio::test]
+    async fn socket_round_trip() {
+        assert_eq!(round_trip(sample(), "small").await, sample());
+    }
+
+    #[tokio::test]
+    async fn a_gateway_with_100k_sas_can_still_be_queried() {
+        let mut report = sample();
+        let one = report.ike_sas.swap_remove(0);
+        report.ike_sas = (0..100_000)
+            .map(|handle| IkeSaStatus {
+                handle,
+                ..one.clone()
+            })
+            .collect();
+        let len = serde_json::to_vec(&report).unwrap().len() as u64;
+        assert!(len > 16 << 20, "{len} bytes: larger than the old limit");
+        let queried = round_trip(report, "large").await;
+        assert_eq!(queried.ike_sas.len(), 100_000);
+        assert_eq!(queried.ike_sas.last().map(|s| s.handle), Some(99_999));
     }
 }
