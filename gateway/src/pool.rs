@@ -127,7 +127,8 @@ impl ikev2::cp::AddressPool for AddressPool {
         }
         let leased = self.allocate(requested);
         match leased {
-            Some(addr) => tracing::info!(%peer, %addr, "leased virtual IP"),
+            // The engine's `VirtualIp` event is logged at `info` with the SA; this is the detail.
+            Some(addr) => tracing::debug!(%peer, %addr, "leased virtual IP"),
             None => tracing::warn!(%peer, "address pool exhausted"),
         }
         leased
@@ -140,7 +141,7 @@ impl ikev2::cp::AddressPool for AddressPool {
     fn release(&mut self, pool: &str, address: IpAddr) {
         if let (POOL_NAME, IpAddr::V4(addr)) = (pool, address) {
             self.release(addr);
-            tracing::info!(%addr, "released virtual IP");
+            tracing::debug!(%addr, "released virtual IP");
         }
     }
 }
