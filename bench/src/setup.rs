@@ -87,7 +87,9 @@ pub struct MemoryPoint {
     /// What the responder did while the SAs were held before reading its memory (any request
     /// or close means the SAs were not idle).
     pub held: Held,
-    /// The load generator's own RSS, bytes (it holds the initiator side of every SA).
+    /// RSS of the eseg-bench process, which runs the load generator (it holds the initiator
+    /// side of every SA), bytes. The heap does not shrink when an earlier responder's generator
+    /// is dropped, so for every responder but the first this is an upper bound.
     pub generator_rss_bytes: Option<u64>,
 }
 
