@@ -10,8 +10,8 @@
 //!   and decryption, trailer check, replay window update, inner source address check; the
 //!   buffer then holds the inner packet;
 //! - keeps the SAs in a database many workers read without locks while the control plane edits
-//!   it ([`SaDatabase`], [`SaTable`]), each edit costing the same however many SAs are
-//!   installed ([`ShardedMap`]);
+//!   it ([`SaDatabase`], [`SaTable`]), each edit copying a few hundred entries at most,
+//!   however many SAs are installed ([`ShardedMap`]);
 //! - counts per SA what the control plane needs ([`InboundStats`], [`OutboundStats`]).
 //!
 //! Transforms: AES-GCM-16 (128/256), ChaCha20-Poly1305, AES-CBC-128/256 with

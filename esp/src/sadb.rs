@@ -5,8 +5,8 @@
 //! changed. The control plane edits with [`SaDatabase::update`]: it copies the table, changes
 //! the copy and publishes it in one atomic step, so a worker sees either all of an edit or none.
 //! The copy shares everything the edit does not touch with the version before (the table's maps
-//! are [`crate::ShardedMap`]s), so an update costs a few microseconds whether 1k or 100k SAs are
-//! installed.
+//! are [`crate::ShardedMap`]s): an update copies about 1/256 of the entries of the maps it
+//! edits, ~0.1 ms at 100k SAs where a full copy took ~100 ms.
 //! A rekey is make-before-break: install the new inbound SA (old and new both open), switch the
 //! outbound routes to the new SA in one update (`route_outbound(new, selectors)` and
 //! `remove_outbound(old)` inside the same `update`, so no selector is left pointing at the old

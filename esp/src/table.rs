@@ -12,7 +12,7 @@
 //! packets, and a catch-all SA gets the rest.
 //!
 //! Every edit publishes a new version, so the maps are [`ShardedMap`]s: a version shares all
-//! but the edited shards with the one before, and an edit costs the same at 100k SAs as at 1k.
+//! but the edited shards with the one before, so an edit copies ~1/256 of the SAs, not all.
 //! An index from each outbound SA to the places it is routed under lets
 //! [`SaTable::remove_outbound`] visit only those.
 

@@ -4,7 +4,7 @@
 //! The table is read by every worker without locks and replaced by the control task when an SA
 //! is installed or removed, or when the peer's NAT mapping changes (RFC 7296 §2.23: ESP follows
 //! the IKE SA's latest authenticated address). Same pattern as `esp::SaDatabase`, and the same
-//! copy-on-write map ([`esp::ShardedMap`]), so an edit costs the same at 100k SAs as at 1k.
+//! copy-on-write map ([`esp::ShardedMap`]), so an edit copies ~1/256 of the entries, not all.
 
 use std::hash::RandomState;
 use std::net::SocketAddr;
