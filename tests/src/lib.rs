@@ -143,6 +143,14 @@ impl Scenario {
         self.gateway = Some(gateway);
     }
 
+    /// What the gateway has logged so far (its stderr).
+    pub fn gateway_log(&self) -> String {
+        self.gateway
+            .as_ref()
+            .map(ProcessGuard::stderr)
+            .unwrap_or_default()
+    }
+
     /// The status socket of client `n`.
     pub fn client_socket(&self, n: usize) -> PathBuf {
         self.lab.workdir().join(format!("client{n}.sock"))

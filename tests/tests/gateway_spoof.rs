@@ -201,6 +201,17 @@ fn spoofed_and_replayed_esp_is_dropped_and_counted(transport: RogueTransport) {
         "no ICV failures"
     );
 
+    // Each kind of drop left a (rate-limited) log line naming the sender.
+    let log = s.gateway_log();
+    for what in ["(spoofed)", "replayed or too old ESP sequence number"] {
+        assert!(
+            log.lines()
+                .any(|line| line.contains(what) && line.contains(&a.clients[0].to_string())),
+            "no log line for `{what}` from {}:\n{log}",
+            a.clients[0]
+        );
+    }
+
     // (d) The real client's tunnel was never touched.
     assert!(
         s.ping(Host::Client(1), core),

@@ -23,10 +23,12 @@
 //! (`IFF_VNET_HDR`) would change the TUN calls only. The TCP transport is another [`Egress`]
 //! variant and another receive loop feeding the same steps.
 //!
-//! Also here: [`natt`] (what arrives on port 4500), [`status`] (the status socket),
+//! Also here: [`natt`] (what arrives on port 4500), [`drop_log`] (a rate-limited log line for
+//! every kind of dropped packet), [`status`] (the status socket),
 //! [`logging`] (tracing setup).
 
 pub mod driver;
+pub mod drop_log;
 pub mod egress;
 pub mod ike_sockets;
 pub mod install;
@@ -154,6 +156,8 @@ pub struct Shared {
     pub policy: DestinationPolicy,
     /// Open TPKT' connections (the TCP transport, [`tcp_transport`]).
     pub tcp: tcp_conn::TcpConnections,
+    /// Rate-limited log lines for dropped packets.
+    pub drops: drop_log::DropLog,
 }
 
 impl Shared {

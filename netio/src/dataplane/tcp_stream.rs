@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use esp::wire::EspHeader;
 use esp::{Opened, PacketBuf};
 use ikev2::path::{Path, TcpConnectionId, Transport};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -25,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tpkt::{classify, Classification, Decoder, Frame, FrameReader, CLASSIFY_PREFIX_LEN};
 
+use super::drop_log::DropReason;
 use super::tcp_admission::{Admission, Ticket};
 use super::tcp_conn::{Outbox, TcpCounters};
 use super::tcp_transport::{TcpConfig, TcpEvent};
@@ -311,7 +313,9 @@ impl Connection<'_> {
             }
             Frame::Esp(packet) => {
                 TcpCounters::bump(&counters.esp_frames);
-                if esp_buf.fill(0, packet).is_ok() && open_step(self.ctx, sas, esp_buf) {
+                if esp_buf.fill(0, packet).is_ok()
+                    && open_step(self.ctx, sas, esp_buf, self.path.remote)
+                {
                     if let Some(outbox) = &self.outbox {
                         outbox.mark_proven();
                     }
@@ -334,26 +338,41 @@ impl Connection<'_> {
 
 /// Opens one ESP packet that came over TCP and writes it to TUN: the same checks as on UDP 4500.
 /// Returns whether the packet was authentic and in policy (opened under one of our SAs).
-fn open_step(ctx: &StreamContext, sas: &mut esp::SaReader, buf: &mut PacketBuf) -> bool {
+fn open_step(
+    ctx: &StreamContext,
+    sas: &mut esp::SaReader,
+    buf: &mut PacketBuf,
+    peer: SocketAddr,
+) -> bool {
     let counters = &ctx.shared.counters;
-    match sas.table().open((ctx.clock)(), buf) {
+    let spi = EspHeader::new_checked(buf.data()).ok().map(|h| h.spi());
+    let now = (ctx.clock)();
+    match sas.table().open(now, buf) {
         Ok((Opened::Packet(_), _)) => {
             if !ctx.shared.policy.allows(buf.data()) {
                 counters
                     .forbidden_destination
                     .fetch_add(1, Ordering::Relaxed);
+                ctx.shared
+                    .drops
+                    .record(now, DropReason::ForbiddenDestination, Some(peer), spi);
             } else if ctx.tun.write(buf.data()).is_err() {
                 counters.tun_write_errors.fetch_add(1, Ordering::Relaxed);
             }
             true
         }
         Ok((Opened::Dummy, _)) => true,
-        Err(esp::Error::UnknownSpi(_)) => {
-            counters.unknown_spi.fetch_add(1, Ordering::Relaxed);
+        Err(e) => {
+            // ICV, replay, padding and policy failures are also counted per SA by `esp`; an
+            // unknown SPI has no SA to count it.
+            if let esp::Error::UnknownSpi(_) = e {
+                counters.unknown_spi.fetch_add(1, Ordering::Relaxed);
+            }
+            ctx.shared
+                .drops
+                .record(now, DropReason::of_open_error(e), Some(peer), spi);
             false
         }
-        // ICV, replay, padding and policy failures are counted per SA by `esp`.
-        Err(_) => false,
     }
 }
 

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use esp::{Opened, PacketBuf, SaReader, SEAL_HEADROOM, SEAL_TAILROOM};
 
+use super::drop_log::DropReason;
 use super::egress::{Egress, EgressReader};
 use super::ike_sockets::{local_of, specific};
 use super::natt::{classify, NattPayload};
@@ -204,11 +205,17 @@ fn seal_step(
         Ok((_, sa)) => sa.spi(),
         Err(esp::Error::NoRoute) => {
             counters.no_route.fetch_add(1, Ordering::Relaxed);
+            ctx.shared
+                .drops
+                .record((ctx.clock)(), DropReason::NoRoute, None, None);
             return None;
         }
         Err(e) => {
             counters.seal_errors.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(error = %e, "seal failed");
+            ctx.shared
+                .drops
+                .record((ctx.clock)(), DropReason::SealFailed, None, None);
             return None;
         }
     };
@@ -221,6 +228,9 @@ fn seal_step(
         }
         None => {
             counters.no_route.fetch_add(1, Ordering::Relaxed);
+            ctx.shared
+                .drops
+                .record((ctx.clock)(), DropReason::NoRoute, None, Some(spi));
             None
         }
     }
@@ -339,12 +349,14 @@ fn receive_step(
     } else {
         classify(buf.data())
     };
+    let drops = &ctx.shared.drops;
     match kind {
         NattPayload::Keepalive => {
             counters.keepalives.fetch_add(1, Ordering::Relaxed);
         }
         NattPayload::Malformed => {
             counters.malformed.fetch_add(1, Ordering::Relaxed);
+            drops.record(now, DropReason::Malformed, Some(from), None);
         }
         NattPayload::Ike(message) => {
             let datagram = IkeDatagram {
@@ -354,14 +366,16 @@ fn receive_step(
             };
             if ctx.ike.try_send(datagram).is_err() {
                 counters.ike_dropped.fetch_add(1, Ordering::Relaxed);
+                drops.record(now, DropReason::IkeQueueFull, Some(from), None);
             }
         }
-        NattPayload::Esp { .. } => match sas.table().open(now, buf) {
+        NattPayload::Esp { spi } => match sas.table().open(now, buf) {
             Ok((Opened::Packet(_), _)) => {
                 if !ctx.shared.policy.allows(buf.data()) {
                     counters
                         .forbidden_destination
                         .fetch_add(1, Ordering::Relaxed);
+                    drops.record(now, DropReason::ForbiddenDestination, Some(from), Some(spi));
                     return;
                 }
                 if tun.write(buf.data()).is_err() {
@@ -369,12 +383,14 @@ fn receive_step(
                 }
             }
             Ok((Opened::Dummy, _)) => {}
-            Err(esp::Error::UnknownSpi(_)) => {
-                counters.unknown_spi.fetch_add(1, Ordering::Relaxed);
+            Err(e) => {
+                // ICV, replay, padding and spoofed inner sources are also counted per SA by
+                // `esp`; an unknown SPI has no SA to count it.
+                if let esp::Error::UnknownSpi(_) = e {
+                    counters.unknown_spi.fetch_add(1, Ordering::Relaxed);
+                }
+                drops.record(now, DropReason::of_open_error(e), Some(from), Some(spi));
             }
-            // Everything else (ICV, replay, padding, spoofed inner source) is counted per SA by
-            // `esp`.
-            Err(_) => {}
         },
     }
 }
