@@ -6,8 +6,8 @@
 //!   CHILD every 3 s, IKE every 8 s.
 //! - eseg-gateway initiates: its shortest settable lifetimes are 60 s for both (CHILD rekey after
 //!   54-60 s with its 10 % jitter), so this test runs about 70 s.
-//! - eseg-client cannot be told shorter lifetimes (no option; it keeps 1 h / 4 h), so a rekey
-//!   initiated by our client is not run (KNOWN-DIFFERENCES.md).
+//! - Rekeys initiated by eseg-client (`--child-lifetime-secs`, `--ike-lifetime-secs`) are
+//!   scenario 9 (`scenario9_client_rekey.rs`).
 
 mod common;
 
