@@ -27,6 +27,11 @@ pub const DEFAULT_REKEY_MARGIN: u64 = 1 << 28;
 pub struct OutboundConfig {
     /// SPI chosen by the peer.
     pub spi: u32,
+    /// The caller's key for this SA's egress (where its sealed packets go), read back with
+    /// [`OutboundSa::egress_key`]. The SPI cannot serve: peers choose it, so two peers may pick
+    /// the same one. netio uses the inbound SPI of the same CHILD SA, which we chose and which is
+    /// unique among our SAs. [`OutboundConfig::new`] sets it to `spi`.
+    pub egress_key: u32,
     /// Negotiated transform.
     pub algorithm: Algorithm,
     /// Extended (64-bit) sequence numbers negotiated.
@@ -40,6 +45,7 @@ impl OutboundConfig {
     pub fn new(spi: u32, algorithm: Algorithm) -> Self {
         Self {
             spi,
+            egress_key: spi,
             algorithm,
             esn: false,
             rekey_margin: DEFAULT_REKEY_MARGIN,
@@ -60,6 +66,7 @@ pub struct Sealed {
 #[derive(Debug)]
 pub struct OutboundSa {
     spi: u32,
+    egress_key: u32,
     algorithm: Algorithm,
     esn: bool,
     cipher: Cipher,
@@ -91,6 +98,7 @@ impl OutboundSa {
         };
         Ok(Self {
             spi: config.spi,
+            egress_key: config.egress_key,
             algorithm: config.algorithm,
             esn: config.esn,
             cipher,
@@ -105,6 +113,11 @@ impl OutboundSa {
     /// The SPI this SA writes.
     pub fn spi(&self) -> u32 {
         self.spi
+    }
+
+    /// The caller's key for where this SA's packets go ([`OutboundConfig::egress_key`]).
+    pub fn egress_key(&self) -> u32 {
+        self.egress_key
     }
 
     /// The transform.

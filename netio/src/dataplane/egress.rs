@@ -1,12 +1,13 @@
 //! Where the sealed packets of each outbound SA go: the peer's current outer address (and later
-//! the TCP connection), looked up by outbound SPI.
+//! the TCP connection), looked up by the SA's egress key: our inbound SPI of the same CHILD SA
+//! ([`esp::OutboundSa::egress_key`]). Not the outbound SPI: the peer picks that, and two peers
+//! may pick the same one, which would send one peer's packets to the other.
 //!
 //! The table is read by every worker without locks and replaced by the control task when an SA
 //! is installed or removed, or when the peer's NAT mapping changes (RFC 7296 §2.23: ESP follows
 //! the IKE SA's latest authenticated address). Same pattern as `esp::SaDatabase`, and the same
 //! copy-on-write map ([`esp::ShardedMap`]), so an edit copies ~1/256 of the entries, not all.
 
-use std::hash::RandomState;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,9 +15,9 @@ use arc_swap::{ArcSwap, Cache};
 use esp::ShardedMap;
 use ikev2::path::{Path, TcpConnectionId, Transport};
 
-/// One published version of the table. Keyed by outbound SPI, which the peer picks: the hasher
-/// is keyed so that no peer can crowd one shard or bucket.
-type Map = ShardedMap<u32, Egress, RandomState>;
+/// One published version of the table, by egress key. The keys are SPIs we chose at random, so
+/// the fixed hasher of the SA table serves (no peer picks them).
+type Map = ShardedMap<u32, Egress>;
 
 /// How one outbound SA's packets leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,7 +50,7 @@ impl Egress {
     }
 }
 
-/// The egress of every outbound SA, by SPI.
+/// The egress of every outbound SA, by egress key.
 #[derive(Debug)]
 pub struct EgressTable {
     current: Arc<ArcSwap<Map>>,
@@ -60,7 +61,7 @@ impl EgressTable {
     /// An empty table.
     pub fn new() -> Self {
         Self {
-            current: Arc::new(ArcSwap::from_pointee(Map::with_hasher(RandomState::new()))),
+            current: Arc::new(ArcSwap::from_pointee(Map::new())),
             writer: Mutex::new(()),
         }
     }
@@ -83,8 +84,8 @@ impl EgressTable {
     }
 
     /// The egress of one SA, for status and tests.
-    pub fn get(&self, spi: u32) -> Option<Egress> {
-        self.current.load().get(&spi).copied()
+    pub fn get(&self, egress_key: u32) -> Option<Egress> {
+        self.current.load().get(&egress_key).copied()
     }
 }
 
@@ -100,9 +101,9 @@ pub struct EgressReader {
 }
 
 impl EgressReader {
-    /// The egress of the outbound SA with this SPI.
-    pub fn get(&mut self, spi: u32) -> Option<Egress> {
-        self.cache.load().get(&spi).copied()
+    /// The egress of the outbound SA with this egress key.
+    pub fn get(&mut self, egress_key: u32) -> Option<Egress> {
+        self.cache.load().get(&egress_key).copied()
     }
 }
 

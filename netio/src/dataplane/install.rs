@@ -110,6 +110,9 @@ impl Shared {
         );
         let mut outbound_config = OutboundConfig::new(child.outbound.spi, algorithm);
         outbound_config.esn = child.esn;
+        // The egress table is keyed by our inbound SPI: unique among our SAs, while the
+        // outbound SPI is the peer's choice and two peers may pick the same one.
+        outbound_config.egress_key = child.inbound.spi;
         let outbound = Arc::new(
             OutboundSa::new(
                 outbound_config,
@@ -123,7 +126,7 @@ impl Shared {
             .map_err(InstallError::Sa)?,
         );
         self.egress
-            .update(|t| t.insert(outbound.spi(), Egress::for_path(&child.path)));
+            .update(|t| t.insert(outbound.egress_key(), Egress::for_path(&child.path)));
         // One update for both directions: each update copies the whole table, so at tens of
         // thousands of SAs a second copy per CHILD SA halves the setup rate. The inbound SA is
         // still in force no later than the outbound route (make-before-break).
@@ -145,13 +148,15 @@ impl Shared {
             t.remove_inbound(installed.inbound.spi());
             t.remove_outbound(&installed.outbound);
         });
-        self.egress.update(|t| t.remove(&installed.outbound.spi()));
+        self.egress
+            .update(|t| t.remove(&installed.outbound.egress_key()));
     }
 
-    /// Points an outbound SA at the peer's new address (NAT rebinding, RFC 7296 §2.23).
-    pub fn set_egress(&self, outbound_spi: u32, egress: Egress) {
+    /// Points an outbound SA (by its [`esp::OutboundSa::egress_key`]) at the peer's new address
+    /// (NAT rebinding, RFC 7296 §2.23).
+    pub fn set_egress(&self, egress_key: u32, egress: Egress) {
         self.egress.update(|t| {
-            if let Some(entry) = t.get_mut(&outbound_spi) {
+            if let Some(entry) = t.get_mut(&egress_key) {
                 *entry = egress;
             }
         });

@@ -197,7 +197,7 @@ impl SaBook {
                     r.path = *path;
                     for c in r.children.values() {
                         self.shared
-                            .set_egress(c.installed.outbound.spi(), Egress::for_path(path));
+                            .set_egress(c.installed.outbound.egress_key(), Egress::for_path(path));
                     }
                 }
                 tracing::info!(remote = %path.remote, "peer moved");

@@ -201,8 +201,8 @@ fn seal_step(
     buf: &mut PacketBuf,
 ) -> Option<UdpRoute> {
     let counters = &ctx.shared.counters;
-    let spi = match sas.table().seal(buf) {
-        Ok((_, sa)) => sa.spi(),
+    let egress_key = match sas.table().seal(buf) {
+        Ok((_, sa)) => sa.egress_key(),
         Err(esp::Error::NoRoute) => {
             counters.no_route.fetch_add(1, Ordering::Relaxed);
             ctx.shared
@@ -219,7 +219,7 @@ fn seal_step(
             return None;
         }
     };
-    match egress.get(spi) {
+    match egress.get(egress_key) {
         Some(Egress::Udp { local, remote }) => Some(UdpRoute { local, remote }),
         Some(Egress::Tcp { connection }) => {
             // Drops (queue full, connection gone) are counted by the TCP transport.
@@ -230,7 +230,7 @@ fn seal_step(
             counters.no_route.fetch_add(1, Ordering::Relaxed);
             ctx.shared
                 .drops
-                .record((ctx.clock)(), DropReason::NoRoute, None, Some(spi));
+                .record((ctx.clock)(), DropReason::NoRoute, None, None);
             None
         }
     }
