@@ -151,7 +151,8 @@ pub fn render(report: &Report) -> String {
             .collect();
         let _ = writeln!(out, "{}", grid(&headers, &rows));
     }
-    if !report.cpu.is_empty() {
+    // Without TCP runs (the throughput phase skipped) nothing moved and there is no CPU table.
+    if report.cpu.iter().any(|c| c.gigabytes > 0.0) {
         let headers = [
             "daemon CPU (TCP runs)",
             "CPU s",
