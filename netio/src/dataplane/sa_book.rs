@@ -217,7 +217,7 @@ impl SaBook {
 
     /// Activity of the CHILD SAs that carried packets since they were last read. Idle CHILD SAs
     /// are left out: reporting nothing new would not change the engine's view. Up to
-    /// [`ACTIVITY_SCAN_MIN`] IKE SAs every call reads them all; above, each reads the next
+    /// `ACTIVITY_SCAN_MIN` IKE SAs every call reads them all; above, each reads the next
     /// `1/ACTIVITY_SWEEP_REPORTS` of them (so up to 100k SAs a call reads at most 10k).
     pub fn activity(&mut self) -> Vec<ChildActivity> {
         let share = self
