@@ -253,10 +253,27 @@ impl ProcessGuard {
     /// Waits until `needle` appears in the program's stdout or stderr (for example a daemon's
     /// "ready" line), or fails after about `limit` or when the program exits first.
     pub fn wait_for_output(&mut self, needle: &str, limit: Duration) -> Result<()> {
+        self.wait_until_printed(needle, limit, |p| {
+            p.stdout().contains(needle) || p.stderr().contains(needle)
+        })
+    }
+
+    /// Like [`Self::wait_for_output`], but only stdout counts: for what a program prints as its
+    /// result when its log on stderr may name the same key earlier.
+    pub fn wait_for_stdout(&mut self, needle: &str, limit: Duration) -> Result<()> {
+        self.wait_until_printed(needle, limit, |p| p.stdout().contains(needle))
+    }
+
+    fn wait_until_printed(
+        &mut self,
+        needle: &str,
+        limit: Duration,
+        printed: impl Fn(&Self) -> bool,
+    ) -> Result<()> {
         let step = Duration::from_millis(20);
         let mut waited = Duration::ZERO;
         loop {
-            if self.stdout().contains(needle) || self.stderr().contains(needle) {
+            if printed(self) {
                 return Ok(());
             }
             if let Some(status) = self.try_status()? {

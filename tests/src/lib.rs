@@ -187,7 +187,7 @@ impl Scenario {
             .spawn(Host::Client(n), &argv)
             .unwrap_or_else(|e| panic!("start client {n}: {e}"));
         client
-            .wait_for_output("pcscf=", TUNNEL_UP)
+            .wait_for_stdout("pcscf=", TUNNEL_UP)
             .unwrap_or_else(|e| panic!("client {n}: tunnel did not come up: {e}"));
         if let Some(slot) = self.clients.get_mut(n) {
             *slot = Some(client);

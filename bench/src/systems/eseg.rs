@@ -163,7 +163,7 @@ pub fn start(
             OsStr::new("warn"),
         ],
     )?;
-    if let Err(e) = client.wait_for_output("pcscf=", TUNNEL_UP) {
+    if let Err(e) = client.wait_for_stdout("pcscf=", TUNNEL_UP) {
         return Err(Error::Failed(format!(
             "eseg tunnel did not come up ({e}); client: {}",
             client.stderr().trim()

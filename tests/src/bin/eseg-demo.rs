@@ -117,7 +117,7 @@ fn demo() -> Result<Vec<Check>, String> {
         .spawn(Host::Client(0), &client_argv)
         .map_err(|e| e.to_string())?;
     client
-        .wait_for_output("pcscf=", TUNNEL_UP)
+        .wait_for_stdout("pcscf=", TUNNEL_UP)
         .map_err(|e| e.to_string())?;
     let setup = started.elapsed();
     println!(
