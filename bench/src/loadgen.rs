@@ -147,13 +147,7 @@ impl LoadGenerator {
         peer.dpd_delay = None;
         // No rekeys and no expiry while the SAs are held (packet and byte limits are never
         // reached: the generator sends no ESP).
-        peer.lifetimes = Lifetimes {
-            ike_rekey: None,
-            child_rekey: None,
-            child_hard: None,
-            jitter: Duration::ZERO,
-            ..Lifetimes::default()
-        };
+        peer.lifetimes = Lifetimes::without_timers();
         let mut config = EndpointConfig::new(seed, Vec::new());
         config.max_ike_sas = capacity.saturating_add(1000);
         config.retransmit.initial = Duration::from_secs(2);

@@ -158,6 +158,21 @@ impl Default for Lifetimes {
     }
 }
 
+impl Lifetimes {
+    /// No rekey or expiry on a timer (and no jitter), for SAs held open as long as a test or
+    /// load generator needs them; the packet limits of [`Lifetimes::default`] stay, so a
+    /// 32-bit sequence number still never wraps.
+    pub fn without_timers() -> Self {
+        Lifetimes {
+            ike_rekey: None,
+            child_rekey: None,
+            child_hard: None,
+            jitter: Duration::ZERO,
+            ..Lifetimes::default()
+        }
+    }
+}
+
 /// Configuration attributes a responder hands out / an initiator asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VirtualIpConfig {

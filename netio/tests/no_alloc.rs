@@ -36,19 +36,26 @@ fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
 }
 
-#[test]
-fn sending_and_receiving_datagrams_does_not_allocate() {
-    let lab = Lab::builder().build().unwrap();
+/// A server and a client socket, blocking, bound in a fresh lab's gateway namespace (keep the
+/// lab alive while they are used).
+fn socket_pair() -> (Lab, UdpSocket, UdpSocket) {
+    let lab = Lab::builder().build().expect("lab");
     let (server, client) = lab
         .run_in(Host::Gateway, || {
             let any = SocketAddr::from(([0, 0, 0, 0], 0));
             let config = UdpConfig::new(any).nonblocking(false);
             (
-                UdpSocket::bind(&config).unwrap(),
-                UdpSocket::bind(&config).unwrap(),
+                UdpSocket::bind(&config).expect("bind server"),
+                UdpSocket::bind(&config).expect("bind client"),
             )
         })
-        .unwrap();
+        .expect("run in the gateway namespace");
+    (lab, server, client)
+}
+
+#[test]
+fn sending_and_receiving_datagrams_does_not_allocate() {
+    let (_lab, server, client) = socket_pair();
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let to_server = SocketAddr::new(loopback, server.local_addr().port());
     let mut buf = [0u8; 1500];
@@ -71,17 +78,7 @@ fn sending_and_receiving_datagrams_does_not_allocate() {
 
 #[test]
 fn batched_sending_and_receiving_does_not_allocate() {
-    let lab = Lab::builder().build().unwrap();
-    let (server, client) = lab
-        .run_in(Host::Gateway, || {
-            let any = SocketAddr::from(([0, 0, 0, 0], 0));
-            let config = UdpConfig::new(any).nonblocking(false);
-            (
-                UdpSocket::bind(&config).unwrap(),
-                UdpSocket::bind(&config).unwrap(),
-            )
-        })
-        .unwrap();
+    let (_lab, server, client) = socket_pair();
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let to_server = SocketAddr::new(loopback, server.local_addr().port());
     // The batches and buffers are made once per worker, before the packet loop.

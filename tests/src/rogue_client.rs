@@ -330,13 +330,7 @@ fn peer_config() -> Result<PeerConfig, String> {
         ..VirtualIpConfig::default()
     };
     peer.dpd_delay = None;
-    peer.lifetimes = Lifetimes {
-        ike_rekey: None,
-        child_rekey: None,
-        child_hard: None,
-        jitter: Duration::ZERO,
-        ..Lifetimes::default()
-    };
+    peer.lifetimes = Lifetimes::without_timers();
     Ok(peer)
 }
 
