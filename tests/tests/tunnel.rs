@@ -68,6 +68,14 @@ fn tunnel_works_from_behind_a_nat_router() {
     );
 }
 
+/// The port of a peer address as the gateway's status prints it (`ip:port`).
+fn mapped_port(peer: &str) -> u16 {
+    peer.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in the peer address {peer:?}"))
+}
+
 #[test]
 fn gateway_follows_the_client_when_its_nat_mapping_changes() {
     let mut s = Scenario::with_router(1, lab::Router::Nat, "");
@@ -80,9 +88,18 @@ fn gateway_follows_the_client_when_its_nat_mapping_changes() {
         "core -> client before the NAT changes"
     );
     let before = s.gateway_status().ike_sas[0].peer.clone();
+    let before_port = mapped_port(&before);
 
     // New mappings from another port range, and the old mapping gone: the NAT forgets its
-    // masqueraded connections when the address they used goes away.
+    // masqueraded connections when the address they used goes away. The range must not hold
+    // the current mapping's port, or the NAT keeps it and nothing changes: masquerade keeps a
+    // client's ephemeral source port (32768-60999) when it can, so 61000-61999 is outside it,
+    // and 62000-62999 is the fallback should the lab ever map into that range.
+    let new_ports = if (61000..=61999).contains(&before_port) {
+        62000..=62999
+    } else {
+        61000..=61999
+    };
     let wan = lab::ifname::ROUTER_WAN;
     let router_wan = format!(
         "{}/{}",
@@ -95,8 +112,10 @@ fn gateway_follows_the_client_when_its_nat_mapping_changes() {
             &format!(
                 "flush chain inet eseg_nat postrouting\n\
                  add rule inet eseg_nat postrouting oifname \"{wan}\" meta l4proto udp \
-                 masquerade to :40000-40999\n\
-                 add rule inet eseg_nat postrouting oifname \"{wan}\" masquerade\n"
+                 masquerade to :{}-{}\n\
+                 add rule inet eseg_nat postrouting oifname \"{wan}\" masquerade\n",
+                new_ports.start(),
+                new_ports.end()
             ),
         )
         .expect("new NAT rule");
@@ -114,12 +133,10 @@ fn gateway_follows_the_client_when_its_nat_mapping_changes() {
     });
     let after = s.gateway_status().ike_sas[0].peer.clone();
     assert!(followed, "the gateway still sends to {before}");
-    let port: u16 = after
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    assert!((40000..=40999).contains(&port), "new mapping {after}");
+    assert!(
+        new_ports.contains(&mapped_port(&after)),
+        "new mapping {after}, expected a port in {new_ports:?}"
+    );
     assert!(
         s.ping(Host::Core, vip),
         "core -> client after the NAT changed"
