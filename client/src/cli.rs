@@ -1,5 +1,5 @@
 //! The client's command line: where the gateway is, who we are, the PSK, the TUN device,
-//! reconnect backoff and liveness, SA rekey times, the status socket.
+//! reconnect backoff and liveness, SA rekey times, the roaming check, the status socket.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
@@ -28,7 +28,9 @@ pub const BUILTIN_PSK: &str = "eseg-lab-demo-psk-do-not-deploy";
 /// Logs go to stderr (`--log` or `ESEG_LOG`); the P-CSCF addresses are printed on stdout as
 /// `pcscf=ADDRESS` lines once the tunnel is up, for the IMS stack to pick up.
 #[derive(Debug, Parser)]
-#[command(name = "eseg-client", version)]
+// An option given twice takes its last value (as most Unix tools do), so wrappers can put
+// defaults first and let callers override them.
+#[command(name = "eseg-client", version, args_override_self = true)]
 pub struct Cli {
     /// The gateway, as HOST or HOST:PORT (the port is the IKE port, normally 500).
     #[arg(short, long, default_value = "198.18.0.1", value_name = "HOST[:PORT]")]
@@ -129,6 +131,13 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = crate::ladder::Rung::Udp)]
     pub first_transport: crate::ladder::Rung,
 
+    /// How often the client checks which local address the kernel would use towards the gateway
+    /// (milliseconds; a route lookup, nothing is sent). When it changes (Wi-Fi to LTE) or a lost
+    /// route comes back, the IKE SA moves to the new address at once and keeps its inner address
+    /// (RFC 4555 style); on the TCP rungs a new connection is opened from it.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub roam_check_ms: u64,
+
     /// Unix socket of the status interface.
     #[arg(
         long,
@@ -188,6 +197,8 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     /// The transport ladder's settings.
     pub ladder: crate::ladder::LadderSettings,
+    /// How often the outer local address is checked (see [`crate::roaming`]).
+    pub roam_check: Duration,
 }
 
 impl Cli {
@@ -264,6 +275,7 @@ impl Cli {
             reconnect_max: Duration::from_secs(self.reconnect_max_secs),
             liveness: Duration::from_secs(self.liveness_secs),
             once: self.once,
+            roam_check: Duration::from_millis(self.roam_check_ms),
             lifetimes: lifetimes(self.ike_lifetime_secs, self.child_lifetime_secs),
             retransmit: ikev2::config::RetransmitConfig {
                 initial: Duration::from_millis(self.retransmit_initial_ms),
@@ -374,6 +386,8 @@ mod tests {
             (&["--child-lifetime-secs", "0"][..], "--child-lifetime-secs"),
             (&["--child-lifetime", "86401"][..], "--child-lifetime"),
             (&["--child-lifetime-secs=-8"][..], "--child-lifetime-secs"),
+            (&["--roam-check-ms", "99"][..], "--roam-check-ms"),
+            (&["--roam-check-ms", "60001"][..], "--roam-check-ms"),
             (
                 &["--child-lifetime-secs", "8s"][..],
                 "--child-lifetime-secs",
@@ -382,6 +396,26 @@ mod tests {
             let err = parse(args).expect_err(needle);
             assert!(err.contains(needle), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn roam_check_period() {
+        assert_eq!(parse(&[]).unwrap().roam_check, Duration::from_millis(500));
+        assert_eq!(
+            parse(&["--roam-check-ms", "100"]).unwrap().roam_check,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            parse(&["--roam-check-ms", "60000"]).unwrap().roam_check,
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn a_repeated_option_takes_the_last_value() {
+        // The lab harness passes test timers first and lets a test override them.
+        let s = parse(&["--liveness-secs", "2", "--liveness-secs", "60"]).unwrap();
+        assert_eq!(s.liveness, Duration::from_secs(60));
     }
 
     #[test]

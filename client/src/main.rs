@@ -4,6 +4,7 @@
 
 mod cli;
 mod ladder;
+mod roaming;
 mod routes;
 mod run;
 

@@ -8,6 +8,14 @@
 //! client reconnects after a backoff that doubles from `--reconnect-min-secs` up to
 //! `--reconnect-max-secs` and resets once a tunnel was up. SIGINT/SIGTERM send a Delete, wait
 //! briefly for the answer, and remove routes and TUN device.
+//!
+//! When the client's own outer address changes under an established IKE SA (see
+//! [`crate::roaming`]), the SA follows at once: on UDP it migrates to the new local address,
+//! on the TCP rungs a new connection is opened from it, and the gateway moves with the first
+//! message on the new path. The inner address and the sessions inside the tunnel stay. With no
+//! route to the gateway at all the SA is kept and the check goes on; if the SA's liveness check
+//! gives up meanwhile, the tunnel is set up anew once a route is back, and the gateway may then
+//! hand out another inner address.
 
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -32,6 +40,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::Settings;
 use crate::ladder::{self, Ladder, Rung};
+use crate::roaming::{self, Roam, RoamWatch};
 use crate::routes::tunnel_routes;
 use netio::clock;
 
@@ -65,6 +74,10 @@ struct Tunnel {
     sa: Option<IkeSaHandle>,
     established: bool,
     routes: Vec<Ipv4Net>,
+    /// Where the outer path goes: the gateway, or the proxy on the proxy rung (the far end
+    /// whose route [`roaming::source_towards`] looks up).
+    far_end: Option<SocketAddr>,
+    roam: RoamWatch,
 }
 
 struct Client {
@@ -193,6 +206,8 @@ impl Client {
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut activity = tokio::time::interval(ACTIVITY_REPORT_INTERVAL);
         let mut nat_keepalive = tokio::time::interval(NAT_KEEPALIVE_INTERVAL);
+        let mut roam_check = tokio::time::interval(self.settings.roam_check);
+        roam_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shutdown_at: Option<Instant> = None;
         let mut outcome = Outcome::Stopped;
         loop {
@@ -208,6 +223,7 @@ impl Client {
                 () = sleep_until(self.reconnect_at), if shutdown_at.is_none() => self.connect(),
                 _ = activity.tick() => self.driver.report_activity(),
                 _ = nat_keepalive.tick() => self.driver.send_nat_keepalives(),
+                _ = roam_check.tick(), if shutdown_at.is_none() => self.check_roaming(),
                 Some(reply) = self.status_rx.recv() => {
                     let _ = reply.send(self.driver.status());
                 }
@@ -243,6 +259,7 @@ impl Client {
             let rung = self.ladder.current();
             if rung == Rung::Udp {
                 self.udp_deadline = Some(self.driver.now() + self.settings.ladder.udp_timeout);
+                self.tunnel.far_end = Some(self.settings.gateway);
                 break Path::udp(self.local, self.settings.gateway);
             }
             match self.attach_stream(rung) {
@@ -259,8 +276,10 @@ impl Client {
         match self.driver.initiate(Arc::clone(&self.peer), path) {
             Ok(sa) => {
                 tracing::info!(sa = %sa, gateway = %self.settings.gateway, "connecting");
+                let far_end = self.tunnel.far_end.take();
                 self.tunnel = Tunnel {
                     sa: Some(sa),
+                    far_end: far_end.or(Some(self.settings.gateway)),
                     ..Tunnel::default()
                 };
             }
@@ -275,6 +294,7 @@ impl Client {
     fn attach_stream(&mut self, rung: Rung) -> Result<Path, String> {
         let stream = ladder::open_stream(rung, &self.settings.ladder)?;
         let local = stream.local_addr().map_err(|e| e.to_string())?;
+        self.tunnel.far_end = stream.peer_addr().ok();
         self.tcp
             .attach(ladder::CONNECTION, stream)
             .map_err(|e| format!("cannot serve the TCP stream: {e}"))?;
@@ -316,8 +336,8 @@ impl Client {
         }
     }
 
-    /// Reopens the TCP connection of the established IKE SA and tells the gateway with a
-    /// liveness check on it, so the SA and its inner address continue
+    /// Reopens the TCP connection of the established IKE SA and moves the SA onto it (the
+    /// engine tells the gateway with a message on it), so the SA and its inner address continue
     /// (<https://www.rfc-editor.org/rfc/rfc9329#section-6>). Retries every second until the
     /// IKE SA's own liveness check gives up.
     fn resume_tcp(&mut self) {
@@ -326,17 +346,59 @@ impl Client {
             return;
         };
         match self.attach_stream(self.ladder.current()) {
-            Ok(_) => {
+            Ok(path) => {
                 let now = self.driver.now();
-                if let Err(e) = self.driver.endpoint_mut().check_liveness(now, sa) {
-                    tracing::debug!(error = %e, "liveness check after reconnect");
+                if let Err(e) = self.driver.endpoint_mut().migrate(now, sa, path) {
+                    tracing::debug!(error = %e, "moving the IKE SA to the new connection");
                 }
-                tracing::info!(sa = %sa, "IKE SA continues on a new TCP connection");
+                tracing::info!(sa = %sa, local = %path.local, "IKE SA continues on a new TCP connection");
             }
             Err(why) => {
                 tracing::warn!(reason = %why, "TCP reconnect failed; retrying");
                 self.tcp_resume_at = Some(self.driver.now() + Duration::from_secs(1));
             }
+        }
+    }
+
+    /// Looks up the source address towards the far end and moves the established IKE SA when
+    /// it differs from the one the SA uses, or when a lost route came back.
+    fn check_roaming(&mut self) {
+        let Some(sa) = self.tunnel.sa.filter(|_| self.tunnel.established) else {
+            return;
+        };
+        let (Some(far_end), Some(path)) =
+            (self.tunnel.far_end, self.driver.endpoint_mut().path(sa))
+        else {
+            return;
+        };
+        let probe = roaming::source_towards(far_end);
+        let found = probe.as_ref().ok().copied();
+        match self.tunnel.roam.observe(path.local.ip(), found) {
+            Roam::Stay => {}
+            Roam::RouteLost => {
+                let why = probe.err().map(|e| e.to_string()).unwrap_or_default();
+                tracing::warn!(%far_end, reason = %why, "no route to the gateway; keeping the IKE SA and checking on");
+            }
+            Roam::Move { from, to } => {
+                tracing::info!(%from, %to, %far_end, "local address changed; moving the IKE SA");
+                self.move_sa(sa, path, to);
+            }
+        }
+    }
+
+    /// Moves the established IKE SA to local address `to`: on UDP the same socket (bound to
+    /// the wildcard) sends from `to` and the engine tells the gateway; on a TCP rung a new
+    /// connection replaces the old one, which may hang on to a vanished address for minutes.
+    fn move_sa(&mut self, sa: IkeSaHandle, path: Path, to: IpAddr) {
+        match path.transport {
+            Transport::Udp => {
+                let moved = Path::udp(SocketAddr::new(to, self.local.port()), path.remote);
+                let now = self.driver.now();
+                if let Err(e) = self.driver.endpoint_mut().migrate(now, sa, moved) {
+                    tracing::warn!(error = %e, "cannot move the IKE SA");
+                }
+            }
+            Transport::Tcp(_) => self.resume_tcp(),
         }
     }
 
