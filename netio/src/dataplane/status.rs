@@ -20,6 +20,12 @@ use tokio::sync::{mpsc, oneshot};
 /// this leaves room for a million SAs (100k SAs make about 40 MB).
 const MAX_REPORT_LEN: u64 = 512 * 1024 * 1024;
 
+/// How long a status client waits for the next bytes of the report, and how long the daemon
+/// keeps writing one report to a client. A report of 100k SAs is ~40 MB of JSON that the daemon
+/// builds and serializes before the first byte goes out: a fraction of a second in a release
+/// build, seconds in a debug build or on a busy machine. A stuck client only holds its own writer.
+const REPORT_IO_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Everything the status command shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -69,6 +75,9 @@ pub struct IkeSaStatus {
     pub handle: u64,
     /// The peer's outer address and port.
     pub peer: String,
+    /// Our outer address and port on the IKE SA's path (a client shows where it roamed to).
+    #[serde(default)]
+    pub local: String,
     /// The peer's identity.
     pub identity: String,
     /// Connection state, e.g. `established`.
@@ -151,8 +160,11 @@ pub async fn serve(listener: UnixListener, requests: mpsc::Sender<StatusRequest>
         let Ok(json) = serde_json::to_vec(&report) else {
             continue;
         };
-        // A client that hangs up early costs nothing; the next connection is served anyway.
-        let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&json)).await;
+        // Each report is written by its own task: a client that reads slowly or hangs up early
+        // delays nobody else, and the next connection is served at once.
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(REPORT_IO_TIMEOUT, stream.write_all(&json)).await;
+        });
     }
 }
 
@@ -168,9 +180,22 @@ pub fn query(path: &Path) -> io::Result<StatusReport> {
             ),
         )
     })?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(REPORT_IO_TIMEOUT))?;
     let mut json = Vec::new();
-    stream.take(MAX_REPORT_LEN).read_to_end(&mut json)?;
+    stream
+        .take(MAX_REPORT_LEN)
+        .read_to_end(&mut json)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the daemon sent no status for {} s (after {} bytes)",
+                    REPORT_IO_TIMEOUT.as_secs(),
+                    json.len()
+                ),
+            ),
+            _ => e,
+        })?;
     serde_json::from_slice(&json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
@@ -261,6 +286,7 @@ mod tests {
                 IkeSaStatus {
                     handle: 1,
                     peer: "198.18.0.10:4500".into(),
+                    local: "198.18.0.1:4500".into(),
                     identity: "client.eseg.test".into(),
                     state: "established".into(),
                     virtual_ip: Some("198.18.1.2".into()),
