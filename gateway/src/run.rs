@@ -130,6 +130,7 @@ async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
     endpoint_config.ike_proposals = config.ike_proposals.clone();
     endpoint_config.cookie_threshold =
         usize::try_from(config.cookie_threshold).unwrap_or(usize::MAX);
+    endpoint_config.mobike = config.mobike;
     let pool = AddressPool::new(config.pool);
     endpoint_config.max_ike_sas = ike_sa_limit(&endpoint_config, pool.capacity());
     let endpoint = Endpoint::new(endpoint_config, Box::new(pool));

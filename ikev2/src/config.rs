@@ -41,6 +41,12 @@ pub struct EndpointConfig {
     /// userspace ESP-in-UDP, so this defaults to `true` (like strongSwan's kernel-libipsec); the
     /// engine then sends a NAT_DETECTION_SOURCE_IP that cannot match, so the peer encapsulates too.
     pub force_encapsulation: bool,
+    /// Offer and accept MOBIKE ([RFC 4555](https://www.rfc-editor.org/rfc/rfc4555)): the
+    /// initiator sends MOBIKE_SUPPORTED in IKE_AUTH, a responder answers it when offered. On an
+    /// IKE SA where both did, [`crate::Endpoint::migrate`] announces the new addresses with
+    /// UPDATE_SA_ADDRESSES and the responder moves only on that announcement (or on NAT
+    /// rebinding of a peer behind a NAT). Defaults to `true`, like strongSwan.
+    pub mobike: bool,
 }
 
 impl EndpointConfig {
@@ -57,6 +63,7 @@ impl EndpointConfig {
             half_open_timeout: Duration::from_secs(30),
             retransmit: RetransmitConfig::default(),
             force_encapsulation: true,
+            mobike: true,
         }
     }
 

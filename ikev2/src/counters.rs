@@ -45,4 +45,12 @@ pub struct Counters {
     pub ike_sas_rekeyed: u64,
     /// CHILD SAs installed.
     pub child_sas_installed: u64,
+    /// IKE SAs established with MOBIKE negotiated (RFC 4555 §3.2).
+    pub mobike_established: u64,
+    /// MOBIKE address updates completed: as responder, IKE SAs moved by an
+    /// UPDATE_SA_ADDRESSES request; as initiator, updates the peer acknowledged.
+    pub address_updates: u64,
+    /// MOBIKE address updates refused or failed: UNEXPECTED_NAT_DETECTED sent, an error
+    /// answer received, or a response without our COOKIE2.
+    pub address_updates_failed: u64,
 }

@@ -164,6 +164,14 @@ impl Endpoint {
         self.sas.get(&sa).is_some_and(IkeSa::is_established)
     }
 
+    /// Whether MOBIKE was negotiated on an established IKE SA (RFC 4555 §3.2; also reported in
+    /// [`Event::IkeSaEstablished`]). `false` for unknown or not yet established SAs.
+    pub fn mobike(&self, sa: IkeSaHandle) -> bool {
+        self.sas
+            .get(&sa)
+            .is_some_and(|s| s.is_established() && s.mobike.negotiated)
+    }
+
     /// The path an IKE SA currently uses.
     pub fn path(&self, sa: IkeSaHandle) -> Option<Path> {
         self.sas.get(&sa).map(|s| s.path)
@@ -481,8 +489,22 @@ impl Endpoint {
     }
 
     /// Moves an established IKE SA to another path, e.g. a new TCP connection after a reconnect
-    /// or a new local address, and sends a liveness check over it so that the peer follows (it
-    /// moves on the first authenticated message from the new path). `PathChanged` follows.
+    /// or a new local address (Wi-Fi to LTE), and tells the peer.
+    ///
+    /// [`Event::PathChanged`] follows at once (send ESP on the new path from now on). Then, as
+    /// soon as no other request of ours is in flight (one that is keeps being retransmitted on
+    /// the new path, RFC 4555 §3.5):
+    /// - with MOBIKE negotiated ([`Endpoint::mobike`]), an INFORMATIONAL request with
+    ///   UPDATE_SA_ADDRESSES, NAT detection for the new path and a fresh COOKIE2
+    ///   ([RFC 4555 §3.5](https://www.rfc-editor.org/rfc/rfc4555#section-3.5)); the peer moves
+    ///   its IKE and CHILD SAs on it;
+    /// - without, an empty INFORMATIONAL (liveness check): the peer moves on the first
+    ///   authenticated message from the new path (RFC 7296 §2.23).
+    ///
+    /// When the peer answers, [`Event::PeerAlive`] and [`Event::PathConfirmed`] follow; if it
+    /// never does, `Closed{PeerUnreachable}`; a MOBIKE answer that is an error or lacks our
+    /// COOKIE2 closes the IKE SA (`Closed{Failed}`). Calling `migrate` again before the answer
+    /// announces the newest path once the window is free.
     pub fn migrate(
         &mut self,
         now: Instant,
@@ -503,7 +525,7 @@ impl Endpoint {
                 path,
             });
         });
-        self.command(now, sa, Command::Liveness)
+        self.command(now, sa, Command::AnnouncePath)
     }
 
     /// Rekeys the IKE SA now (§2.18); `IkeSaRekeyed` follows and the handle stays valid.

@@ -60,6 +60,17 @@ pub enum Error {
     /// More IKE SAs or half-open SAs than configured; the request is dropped.
     #[error("over capacity")]
     Overloaded,
+    /// The response to our UPDATE_SA_ADDRESSES did not echo our COOKIE2
+    /// ([RFC 4555 §3.7](https://www.rfc-editor.org/rfc/rfc4555#section-3.7)); the IKE SA closes.
+    #[error("COOKIE2 not echoed")]
+    Cookie2Mismatch,
+    /// NO_NATS_ALLOWED named other addresses than the packet carried: a NAT is in between
+    /// ([RFC 4555 §3.9](https://www.rfc-editor.org/rfc/rfc4555#section-3.9)).
+    #[error("unexpected NAT detected")]
+    UnexpectedNat,
+    /// The peer refused the addresses we moved to (UNACCEPTABLE_ADDRESSES, RFC 4555 §3.5).
+    #[error("unacceptable addresses")]
+    UnacceptableAddresses,
     /// A crypto operation failed on our side (e.g. a malformed public value from the peer).
     #[error("crypto: {0}")]
     Crypto(#[from] CryptoError),
@@ -89,12 +100,15 @@ impl Error {
             Error::TemporaryFailure => plain(NotifyType::TemporaryFailure),
             Error::NoAdditionalSas => plain(NotifyType::NoAdditionalSas),
             Error::Crypto(_) => plain(NotifyType::InvalidSyntax),
+            Error::UnexpectedNat => plain(NotifyType::UnexpectedNatDetected),
+            Error::UnacceptableAddresses => plain(NotifyType::UnacceptableAddresses),
             Error::CookieRequired
             | Error::IntegrityCheckFailed
             | Error::UnknownSpi
             | Error::InvalidMessageId
             | Error::UnexpectedExchange
-            | Error::Overloaded => None,
+            | Error::Overloaded
+            | Error::Cookie2Mismatch => None,
         }
     }
 }

@@ -127,6 +127,9 @@ pub enum Event {
         nat_remote: bool,
         /// Where the IKE SA now talks (port 4500 after NAT detection or forced encapsulation).
         path: Path,
+        /// Both ends sent MOBIKE_SUPPORTED (RFC 4555 §3.2): [`crate::Endpoint::migrate`] will
+        /// announce a new path with UPDATE_SA_ADDRESSES.
+        mobike: bool,
     },
     /// A CHILD SA to install (see the module docs for rekeys).
     ChildSaInstalled(Box<ChildSaInstalled>),
@@ -163,10 +166,25 @@ pub enum Event {
         /// The IKE SA.
         sa: IkeSaHandle,
     },
-    /// A liveness check ([`crate::Endpoint::check_liveness`] or DPD) was answered.
+    /// A liveness check ([`crate::Endpoint::check_liveness`] or DPD) or the announcement of a
+    /// [`crate::Endpoint::migrate`] was answered.
     PeerAlive {
         /// The IKE SA.
         sa: IkeSaHandle,
+    },
+    /// The peer answered the announcement [`crate::Endpoint::migrate`] sent over `path`, so it
+    /// talks to us there: with `mobike` it moved its IKE and CHILD SAs on our
+    /// UPDATE_SA_ADDRESSES (RFC 4555 §3.5) and echoed our COOKIE2; without, it answered a
+    /// liveness check from the new path and follows it (RFC 7296 §2.23). A client can treat
+    /// this as "the gateway has followed". A failed MOBIKE update closes the IKE SA instead
+    /// ([`Event::Closed`] with [`CloseReason::Failed`]).
+    PathConfirmed {
+        /// The IKE SA.
+        sa: IkeSaHandle,
+        /// The path that was announced (the current one unless `migrate` was called again).
+        path: Path,
+        /// The announcement was a MOBIKE UPDATE_SA_ADDRESSES.
+        mobike: bool,
     },
     /// The IKE SA is gone; nothing of it remains in the engine.
     Closed {
@@ -185,6 +203,7 @@ impl Event {
             | Event::ChildSaDeleted { sa, .. }
             | Event::VirtualIp { sa, .. }
             | Event::PathChanged { sa, .. }
+            | Event::PathConfirmed { sa, .. }
             | Event::PeerAlive { sa }
             | Event::IkeSaRekeyed { sa }
             | Event::Closed { sa, .. } => *sa,

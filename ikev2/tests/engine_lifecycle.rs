@@ -617,7 +617,7 @@ fn nat_rebinding_and_migration_move_the_ike_sa() {
         "198.51.100.9".parse::<std::net::IpAddr>().unwrap()
     );
     // A replayed request from yet another address does not move it: the cached response goes
-    // to the current path.
+    // back where the replay came from (RFC 7296 §2.11), the SA stays on the current path.
     let before = pair.server_events.len();
     let bogus = ikev2::Path::udp(
         "10.99.0.1:4500".parse().unwrap(),
@@ -633,7 +633,12 @@ fn nat_rebinding_and_migration_move_the_ike_sa() {
         .clone();
     pair.server.handle_datagram(pair.now, bogus, &last_request);
     let resent = pair.server.poll_transmit().unwrap();
-    assert_eq!(resent.path.remote, moved.unwrap().remote);
+    assert_eq!(resent.path, bogus);
+    let server_sa = pair.server_events[0].sa();
+    assert_eq!(
+        pair.server.path(server_sa).unwrap().remote,
+        moved.unwrap().remote
+    );
     pair.collect_events();
     assert_eq!(pair.server_events.len(), before);
     // The client moves to another local port on its own.

@@ -49,3 +49,6 @@ pub const CHILD_LIFETIME_SECS: u64 = 3600;
 pub const LIVENESS_INTERVAL_SECS: u64 = 30;
 /// Half-open IKE SAs before IKE_SA_INIT requires a COOKIE (RFC 7296 §2.6).
 pub const COOKIE_THRESHOLD: u32 = 64;
+/// Offer and accept MOBIKE (RFC 4555), so a client that changes network keeps its IKE SA and
+/// virtual IP; strongSwan's default too.
+pub const MOBIKE: bool = true;

@@ -86,6 +86,9 @@ pub struct Config {
     pub liveness_interval: Duration,
     /// Half-open SAs before cookies are required.
     pub cookie_threshold: u32,
+    /// MOBIKE (RFC 4555): clients may move their IKE SA to a new address with
+    /// UPDATE_SA_ADDRESSES (`ikev2::EndpointConfig::mobike`).
+    pub mobike: bool,
     /// The TPKT' listeners (`[tcp]`).
     pub tcp: crate::tcp_listener::TcpSettings,
 }

@@ -68,6 +68,7 @@ pub struct RawIke {
     pub child_lifetime_secs: Option<Spanned<u64>>,
     pub liveness_interval_secs: Option<Spanned<u64>>,
     pub cookie_threshold: Option<Spanned<u32>>,
+    pub mobike: Option<bool>,
 }
 
 /// `[tcp]`: the TPKT' listeners (see `tcp_listener`).

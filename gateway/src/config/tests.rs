@@ -137,3 +137,15 @@ fn location_counts_lines_and_characters() {
     assert_eq!(Location::of(text, 2), Location { line: 2, column: 1 });
     assert_eq!(Location::of(text, 6), Location { line: 2, column: 4 });
 }
+
+#[test]
+fn mobike_is_on_by_default_and_can_be_turned_off() {
+    assert!(Config::builtin().mobike);
+    assert!(Config::from_toml(EXAMPLE).unwrap().mobike);
+    assert!(!Config::from_toml("[ike]\nmobike = false\n").unwrap().mobike);
+    assert!(Config::from_toml("[ike]\nmobike = true\n").unwrap().mobike);
+    let errs = errors("[ike]\ncookie_threshold = 64\nmobike = \"yes\"\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].location.expect("location").line, 3, "{errs:#?}");
+    assert!(errs[0].to_string().contains("mobike"), "{}", errs[0]);
+}

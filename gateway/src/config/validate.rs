@@ -124,6 +124,7 @@ impl Validator<'_> {
                 0..=1_000_000,
                 defaults::COOKIE_THRESHOLD,
             ),
+            mobike: i.mobike.unwrap_or(defaults::MOBIKE),
             tcp: self.tcp(raw.tcp),
         }
     }

@@ -7,6 +7,10 @@
 //! be created (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, INTERNAL_ADDRESS_FAILURE), the responder
 //! answers with that notify and keeps the IKE SA (§1.2); the initiator, which has no use for an
 //! IKE SA without a tunnel, deletes it and reports the error.
+//!
+//! MOBIKE is negotiated here ([RFC 4555 §3.2](https://www.rfc-editor.org/rfc/rfc4555#section-3.2)):
+//! the initiator offers MOBIKE_SUPPORTED when [`crate::EndpointConfig::mobike`] is on, a
+//! responder with it on answers the offer, and both record the result on the IKE SA.
 
 use super::child::{self, NewChild, PendingChild};
 use super::established::{Command, Established};
@@ -116,6 +120,13 @@ pub(crate) fn start(
         PayloadBody::IdI(codec::identification(&peer.local_id, &local_data)),
         PayloadBody::Notify(Notify::new(NotifyType::InitialContact, &[])),
     ];
+    if ctx.config.mobike {
+        // Its data is empty when sent and ignored when received (RFC 4555 §4.2.1).
+        bodies.push(PayloadBody::Notify(Notify::new(
+            NotifyType::MobikeSupported,
+            &[],
+        )));
+    }
     if let Some((id, data)) = &remote_exact {
         bodies.push(PayloadBody::IdR(codec::identification(id, data)));
     }
@@ -179,9 +190,18 @@ fn verify_peer_psk(
     verify_psk_auth(prf, psk, &octets, auth.data).map_err(|_| Error::AuthenticationFailed)
 }
 
+/// Whether MOBIKE is on for us and the peer's IKE_AUTH message offers (or answers) it: then both
+/// sides sent MOBIKE_SUPPORTED (we send it whenever it is on for us).
+fn offers_mobike(ctx: &Ctx<'_>, view: &View<'_, '_>) -> bool {
+    ctx.config.mobike && view.notify(NotifyType::MobikeSupported).is_some()
+}
+
 /// Counts and reports the IKE SA as established (both roles, once AUTH verified).
 fn announce_established(sa: &IkeSa, ctx: &mut Ctx<'_>, peer: &PeerConfig, remote_id: &Identity) {
     ctx.shared.counters.ike_sas_established += 1;
+    if sa.mobike.negotiated {
+        ctx.shared.counters.mobike_established += 1;
+    }
     ctx.event(Event::IkeSaEstablished {
         sa: sa.handle,
         local_id: peer.local_id.clone(),
@@ -189,6 +209,7 @@ fn announce_established(sa: &IkeSa, ctx: &mut Ctx<'_>, peer: &PeerConfig, remote
         nat_local: sa.nat_local,
         nat_remote: sa.nat_remote,
         path: sa.path,
+        mobike: sa.mobike.negotiated,
     });
 }
 
@@ -233,6 +254,7 @@ pub(crate) fn handle_request(
         }
     };
     sa.peer = Some(peer.clone());
+    sa.mobike.negotiated = offers_mobike(ctx, &view);
     let id_body = codec::id_body(&peer.local_id);
     let auth = psk_auth(
         prf,
@@ -297,6 +319,12 @@ pub(crate) fn handle_request(
     ];
     if let Some(reply) = &reply {
         bodies.push(codec::cp_payload(CfgType::Reply, &reply.attributes));
+    }
+    if sa.mobike.negotiated {
+        bodies.push(PayloadBody::Notify(Notify::new(
+            NotifyType::MobikeSupported,
+            &[],
+        )));
     }
     let error_data;
     let (offer, ts_i, ts_r);
@@ -375,6 +403,7 @@ pub(crate) fn handle_response(
             return State::InitiatorAuth(Box::new(state));
         }
     };
+    sa.mobike.negotiated = offers_mobike(ctx, &view);
     announce_established(sa, ctx, &peer, &remote_id);
     let received = view
         .cp()

@@ -1,12 +1,13 @@
 //! An established IKE SA: INFORMATIONAL exchanges (Delete of CHILD and IKE SAs in both
-//! directions, liveness checks; [RFC 7296 §1.4](https://www.rfc-editor.org/rfc/rfc7296#section-1.4)),
-//! CHILD SA lifetimes, and the queue of commands waiting for the request window.
+//! directions, liveness checks; [RFC 7296 §1.4](https://www.rfc-editor.org/rfc/rfc7296#section-1.4),
+//! and the MOBIKE notifies of `mobike.rs`), CHILD SA lifetimes, and the queue of commands
+//! waiting for the request window.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::child::Child;
-use super::{create_child, Ctx, IkeSa, RequestKind, State};
+use super::{create_child, mobike, Ctx, IkeSa, RequestKind, State};
 use crate::codec::View;
 use crate::config::{Lifetimes, PeerConfig};
 use crate::cp::VirtualIp;
@@ -28,6 +29,8 @@ pub(crate) enum Command {
     CreateChild(Vec<TrafficSelector>, Vec<TrafficSelector>),
     RekeyChild(ChildSaId),
     RekeyIke,
+    /// Tell the peer about our current path ([`crate::Endpoint::migrate`]).
+    AnnouncePath,
 }
 
 /// The established state. Holding the [`AuthVerified`] token is what makes it reachable only
@@ -254,6 +257,7 @@ pub(crate) fn start_queued(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
             Command::CreateChild(ts_i, ts_r) => create_child::start_new(sa, ctx, ts_i, ts_r),
             Command::RekeyChild(id) => create_child::start_rekey(sa, ctx, id),
             Command::RekeyIke => super::rekey_ike::start(sa, ctx),
+            Command::AnnouncePath => mobike::start_announce(sa, ctx),
         };
         if let Err(e) = result {
             sa.fail(CloseReason::Failed(e));
@@ -296,6 +300,32 @@ fn informational(
         sa.fail(CloseReason::PeerDeleted);
         return State::Established(e);
     }
+    let request = match mobike::Request::parse(&view) {
+        Ok(request) => request,
+        Err(error) => {
+            ctx.shared.counters.dropped_malformed += 1;
+            let fallback = NotifyType::InvalidSyntax;
+            sa.respond_error(ctx, ExchangeType::Informational, id, &error, fallback);
+            return State::Established(e);
+        }
+    };
+    let arrival = sa.request_path;
+    if let Err(error) = request.apply(sa, ctx, &view, arrival) {
+        // The request failed as a whole (RFC 4555 §3.9): the error, and the COOKIE2 echoed.
+        let (kind, data) = error
+            .notify()
+            .unwrap_or((NotifyType::TemporaryFailure, Vec::new()));
+        let mut bodies = vec![PayloadBody::Notify(Notify::new(kind, &data))];
+        if let Some(cookie2) = request.cookie2() {
+            bodies.push(PayloadBody::Notify(Notify::new(
+                NotifyType::Cookie2,
+                cookie2,
+            )));
+        }
+        sa.respond_or_fail(ctx, ExchangeType::Informational, id, bodies);
+        return State::Established(e);
+    }
+    let answer = mobike::Answer::new(sa, ctx, &request, &arrival);
     let mut ours = Vec::new();
     for delete in view.deletes().filter(|d| d.protocol == ProtocolId::Esp) {
         for spi in delete
@@ -326,7 +356,7 @@ fn informational(
             }
         }
     }
-    let bodies = if ours.is_empty() {
+    let mut bodies = if ours.is_empty() {
         Vec::new()
     } else {
         vec![PayloadBody::Delete(Delete {
@@ -335,6 +365,7 @@ fn informational(
             spis: ours.iter().map(|s| s.as_slice()).collect(),
         })]
     };
+    bodies.extend(answer.bodies());
     sa.respond_or_fail(ctx, ExchangeType::Informational, id, bodies);
     State::Established(e)
 }
@@ -354,6 +385,9 @@ pub(crate) fn handle_response(
             sa.fail(reason);
         }
         RequestKind::Liveness => ctx.event(Event::PeerAlive { sa: sa.handle }),
+        RequestKind::AnnouncePath(path) => {
+            mobike::handle_announce_response(sa, ctx, path, &view);
+        }
         RequestKind::DeleteChild(id) => {
             e.remove_child(ctx, sa.handle, id, ChildDeleteReason::LocalDeleted);
         }

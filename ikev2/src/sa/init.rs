@@ -45,7 +45,7 @@ pub(crate) enum Responded {
 }
 
 /// The NAT detection hashes we send for `path`: (source, destination).
-fn natd_payloads(
+pub(crate) fn natd_payloads(
     ctx: &mut Ctx<'_>,
     spi_i: u64,
     spi_r: u64,
@@ -62,7 +62,7 @@ fn natd_payloads(
 
 /// The NAT_DETECTION_SOURCE_IP and NAT_DETECTION_DESTINATION_IP notifies carrying the hashes
 /// of [`natd_payloads`] (RFC 7296 [§2.23](https://www.rfc-editor.org/rfc/rfc7296#section-2.23)).
-fn natd_bodies<'a>(source: &'a [u8], destination: &'a [u8]) -> [PayloadBody<'a>; 2] {
+pub(crate) fn natd_bodies<'a>(source: &'a [u8], destination: &'a [u8]) -> [PayloadBody<'a>; 2] {
     [
         PayloadBody::Notify(Notify::new(NotifyType::NatDetectionSourceIp, source)),
         PayloadBody::Notify(Notify::new(
@@ -74,7 +74,12 @@ fn natd_bodies<'a>(source: &'a [u8], destination: &'a [u8]) -> [PayloadBody<'a>;
 
 /// NAT detection on received NATD notifies: (we are behind a NAT, the peer is). `None` when the
 /// peer sent none (it does not support NAT traversal).
-fn detect_nat(view: &View<'_, '_>, spi_i: u64, spi_r: u64, path: &Path) -> Option<(bool, bool)> {
+pub(crate) fn detect_nat(
+    view: &View<'_, '_>,
+    spi_i: u64,
+    spi_r: u64,
+    path: &Path,
+) -> Option<(bool, bool)> {
     let destination: Vec<&[u8]> = view
         .notifies()
         .filter(|n| n.notify_type == NotifyType::NatDetectionDestinationIp)
@@ -96,11 +101,15 @@ fn detect_nat(view: &View<'_, '_>, spi_i: u64, spi_r: u64, path: &Path) -> Optio
     Some((nat_local, nat_remote))
 }
 
+/// Records the NAT detection result and floats to port 4500 when a NAT was found, when we force
+/// encapsulation, or when we offer MOBIKE: an initiator supporting MOBIKE and NAT traversal
+/// moves to 4500 for IKE_AUTH even without a NAT, so a later address change needs no port change
+/// ([RFC 4555 §3.3](https://www.rfc-editor.org/rfc/rfc4555#section-3.3)).
 fn move_to_nat_t(sa: &mut IkeSa, ctx: &Ctx<'_>, nat: Option<(bool, bool)>) {
     if let Some((nat_local, nat_remote)) = nat {
         sa.nat_local = nat_local;
         sa.nat_remote = nat_remote;
-        if (nat_local || nat_remote || ctx.config.force_encapsulation)
+        if (nat_local || nat_remote || ctx.config.force_encapsulation || ctx.config.mobike)
             && sa.path.transport == Transport::Udp
         {
             sa.path = sa.path.to_nat_t_port();

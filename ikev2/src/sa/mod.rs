@@ -17,6 +17,7 @@ pub(crate) mod child;
 pub(crate) mod create_child;
 pub(crate) mod established;
 pub(crate) mod init;
+pub(crate) mod mobike;
 pub(crate) mod rekey_ike;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -119,6 +120,9 @@ pub(crate) enum RequestKind {
     CreateChild,
     RekeyChild(crate::events::ChildSaId),
     RekeyIke,
+    /// [`crate::Endpoint::migrate`]: tells the peer about this path (MOBIKE
+    /// UPDATE_SA_ADDRESSES, or a liveness check it follows).
+    AnnouncePath(Path),
 }
 
 /// Our request in flight.
@@ -150,6 +154,10 @@ pub(crate) struct IkeSa {
     pub(crate) spi_i: u64,
     pub(crate) spi_r: u64,
     pub(crate) path: Path,
+    /// The path the peer's request being answered arrived on: responses go back there
+    /// ([RFC 7296 §2.11](https://www.rfc-editor.org/rfc/rfc7296#section-2.11)), which is
+    /// `path` unless a MOBIKE SA did not follow the peer (see [`mobike::follows_implicitly`]).
+    pub(crate) request_path: Path,
     /// The peer's address when the SA was created (the responder's IKE_SA_INIT index key).
     pub(crate) initial_remote: std::net::SocketAddr,
     pub(crate) peer: Option<Arc<PeerConfig>>,
@@ -167,6 +175,8 @@ pub(crate) struct IkeSa {
     pub(crate) cached_response: Option<(u32, Vec<u8>)>,
     /// Set by a handler that decided to end the SA; acted on once the state is back in place.
     pub(crate) closing: Option<CloseReason>,
+    /// MOBIKE (RFC 4555): negotiated or not, and our address update in flight.
+    pub(crate) mobike: mobike::Mobike,
 }
 
 impl IkeSa {
@@ -186,6 +196,7 @@ impl IkeSa {
             spi_i,
             spi_r,
             path,
+            request_path: path,
             initial_remote: path.remote,
             peer,
             state: State::Closed,
@@ -198,6 +209,7 @@ impl IkeSa {
             peer_next_id: 0,
             cached_response: None,
             closing: None,
+            mobike: mobike::Mobike::default(),
         }
     }
 
@@ -261,9 +273,10 @@ impl IkeSa {
         });
     }
 
-    /// Sends and caches the response to the peer's request `id`.
+    /// Sends the response to the peer's request `id` on the path the request came in on, and
+    /// caches it.
     pub(crate) fn send_response(&mut self, ctx: &mut Ctx<'_>, id: u32, data: Vec<u8>) {
-        ctx.transmit(self.path, data.clone());
+        ctx.transmit(self.request_path, data.clone());
         self.cached_response = Some((id, data));
         self.peer_next_id = id.wrapping_add(1);
     }
@@ -411,9 +424,13 @@ impl IkeSa {
                 Some((cached, response))
                     if cached.wrapping_add(1) == self.peer_next_id && *cached == id =>
                 {
+                    // The cached response goes back where the retransmission came from (RFC
+                    // 7296 §2.11; a MOBIKE initiator keeps retransmitting from its new address,
+                    // RFC 4555 §3.5), but a retransmission never moves the SA: an old request
+                    // replayed from an old path cannot take it back there.
                     let response = response.clone();
                     ctx.shared.counters.retransmitted_requests += 1;
-                    ctx.transmit(self.path, response);
+                    ctx.transmit(path, response);
                 }
                 _ => ctx.shared.counters.dropped_message_id += 1,
             }
@@ -436,8 +453,11 @@ impl IkeSa {
                 return;
             }
         };
-        self.follow_peer(ctx, path);
         let view = codec::View::new(&payloads);
+        if !mobike::is_explicit_update(self, &view) {
+            self.follow_peer(ctx, path);
+        }
+        self.request_path = path;
         let state = std::mem::replace(&mut self.state, State::Closed);
         self.state = match state {
             State::ResponderAuth(s) if header.exchange_type == ExchangeType::IkeAuth => {
@@ -546,9 +566,10 @@ impl IkeSa {
     }
 
     /// NAT rebinding and transport changes: an authenticated message from another path (new
-    /// address or port, another TCP connection) moves the SA there (RFC 7296 §2.23, RFC 9329).
+    /// address or port, another TCP connection) moves the SA there (RFC 7296 §2.23, RFC 9329);
+    /// on a MOBIKE SA only as [`mobike::follows_implicitly`] allows.
     fn follow_peer(&mut self, ctx: &mut Ctx<'_>, path: Path) {
-        if path != self.path {
+        if path != self.path && mobike::follows_implicitly(self) {
             self.path = path;
             if self.is_established() {
                 ctx.event(Event::PathChanged {

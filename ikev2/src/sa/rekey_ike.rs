@@ -109,6 +109,7 @@ fn succeed(
     let mut successor = IkeSa {
         nat_local: sa.nat_local,
         nat_remote: sa.nat_remote,
+        mobike: sa.mobike.successor(),
         ..IkeSa::new(
             handle,
             role,

@@ -1,0 +1,386 @@
+//! MOBIKE (RFC 4555) between two engines in memory: negotiation in IKE_AUTH, the initiator's
+//! UPDATE_SA_ADDRESSES after `migrate`, the responder moving on it (and only on it when the
+//! peer is not behind a NAT), retransmitted and replayed updates, a response without our
+//! COOKIE2, and `migrate` without MOBIKE.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use common::{Pair, Side, Verdict};
+use ikev2::{CloseReason, Error, Event, IkeSaHandle, Path};
+
+/// INFORMATIONAL exchange type (RFC 7296 §3.1), at octet 18 of the IKE header.
+const INFORMATIONAL: u8 = 37;
+
+fn exchange(data: &[u8]) -> u8 {
+    data.get(18).copied().unwrap_or(0)
+}
+
+/// Whether an IKE message is a response (R flag, octet 19).
+fn is_response(data: &[u8]) -> bool {
+    data.get(19).is_some_and(|flags| flags & 0x20 != 0)
+}
+
+/// `mobike` of every `IkeSaEstablished` in `events`.
+fn negotiated(events: &[Event]) -> Vec<bool> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeSaEstablished { mobike, .. } => Some(*mobike),
+            _ => None,
+        })
+        .collect()
+}
+
+fn server_sa(pair: &Pair) -> IkeSaHandle {
+    pair.server_events
+        .iter()
+        .find_map(|e| match e {
+            Event::IkeSaEstablished { sa, .. } => Some(*sa),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn path_changes(events: &[Event]) -> Vec<Path> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PathChanged { path, .. } => Some(*path),
+            _ => None,
+        })
+        .collect()
+}
+
+fn confirmed(events: &[Event]) -> Vec<(Path, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PathConfirmed { path, mobike, .. } => Some((*path, *mobike)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A pair without forced encapsulation and without NAT: each side sees the other as not
+/// behind a NAT, so a MOBIKE responder moves only on UPDATE_SA_ADDRESSES (RFC 4555 §3.8).
+fn honest_pair() -> Pair {
+    let mut pair = Pair::default_pair();
+    pair.reconfigure_client(|config| config.force_encapsulation = false);
+    pair.reconfigure_server(|config| config.force_encapsulation = false);
+    pair
+}
+
+/// The client's current path with another local address (the client "changed network").
+fn moved(pair: &Pair, sa: IkeSaHandle, local: &str) -> Path {
+    Path {
+        local: local.parse().unwrap(),
+        ..pair.client.path(sa).unwrap()
+    }
+}
+
+/// The client messages of the log that are INFORMATIONAL requests, newest last.
+fn informational_requests(pair: &Pair) -> Vec<Vec<u8>> {
+    pair.log
+        .iter()
+        .filter(|(from, d)| {
+            *from == Side::Client && exchange(d) == INFORMATIONAL && !is_response(d)
+        })
+        .map(|(_, d)| d.clone())
+        .collect()
+}
+
+#[test]
+fn mobike_is_negotiated_when_both_sides_offer_it() {
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    assert_eq!(negotiated(&pair.client_events), [true]);
+    assert_eq!(negotiated(&pair.server_events), [true]);
+    assert!(pair.client.mobike(sa));
+    assert!(pair.server.mobike(server_sa(&pair)));
+    assert_eq!(pair.client.counters().mobike_established, 1);
+    assert_eq!(pair.server.counters().mobike_established, 1);
+    // A closed SA is no MOBIKE SA any more.
+    pair.client.close(pair.now, sa).unwrap();
+    pair.drive();
+    assert!(!pair.client.mobike(sa));
+}
+
+#[test]
+fn mobike_is_not_negotiated_when_either_side_is_off() {
+    for (client_on, server_on) in [(false, true), (true, false), (false, false)] {
+        let mut pair = Pair::default_pair();
+        pair.reconfigure_client(|config| config.mobike = client_on);
+        pair.reconfigure_server(|config| config.mobike = server_on);
+        let sa = pair.connect();
+        assert!(pair.client.is_established(sa));
+        assert_eq!(negotiated(&pair.client_events), [false]);
+        assert_eq!(negotiated(&pair.server_events), [false]);
+        assert!(!pair.client.mobike(sa));
+        assert!(!pair.server.mobike(server_sa(&pair)));
+        assert_eq!(pair.server.counters().mobike_established, 0);
+    }
+}
+
+#[test]
+fn mobike_initiator_floats_to_4500_without_a_nat() {
+    // RFC 4555 §3.3: with MOBIKE and NAT traversal on both ends, IKE moves to 4500 anyway.
+    let mut pair = honest_pair();
+    let sa = pair.connect();
+    assert_eq!(pair.client.path(sa).unwrap().remote.port(), 4500);
+    assert_eq!(
+        pair.server.path(server_sa(&pair)).unwrap().local.port(),
+        4500
+    );
+    // ESP is still not encapsulated: there is no NAT and nothing forces it.
+    assert!(!Pair::installed(&pair.client_events)[0].udp_encapsulation);
+}
+
+#[test]
+fn migrate_sends_update_sa_addresses_and_the_responder_moves() {
+    let mut pair = honest_pair();
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    let new_path = moved(&pair, sa, "10.99.7.2:4500");
+    let requests_before = informational_requests(&pair).len();
+    pair.client.migrate(pair.now, sa, new_path).unwrap();
+    pair.drive();
+
+    // One INFORMATIONAL request went out; the responder moved to where it came from.
+    assert_eq!(informational_requests(&pair).len(), requests_before + 1);
+    let seen: SocketAddr = "10.99.7.2:4500".parse().unwrap();
+    assert_eq!(pair.server.path(server).unwrap().remote, seen);
+    assert_eq!(
+        path_changes(&pair.server_events)
+            .iter()
+            .map(|p| p.remote)
+            .collect::<Vec<_>>(),
+        [seen]
+    );
+    assert_eq!(pair.server.counters().address_updates, 1);
+    // The client learnt that the gateway followed.
+    assert_eq!(path_changes(&pair.client_events), [new_path]);
+    assert_eq!(confirmed(&pair.client_events), [(new_path, true)]);
+    assert_eq!(pair.client.counters().address_updates, 1);
+    assert_eq!(pair.client.path(sa), Some(new_path));
+    // NAT detection was redone for the new path: still no NAT either way.
+    assert!(pair.client.is_established(sa) && pair.server.is_established(server));
+    assert_eq!(pair.client.counters().address_updates_failed, 0);
+
+    // Traffic goes on over the new path: a liveness check from it is answered there.
+    pair.client.check_liveness(pair.now, sa).unwrap();
+    pair.drive();
+    assert_eq!(pair.server.path(server).unwrap().remote, seen);
+    assert!(pair
+        .log
+        .iter()
+        .rev()
+        .take(2)
+        .all(|(_, d)| exchange(d) == INFORMATIONAL));
+}
+
+#[test]
+fn a_mobike_responder_does_not_follow_an_unannounced_path_of_a_peer_not_behind_a_nat() {
+    // RFC 4555 §3.8: only UPDATE_SA_ADDRESSES moves the SA when the peer is not behind a NAT.
+    let mut pair = honest_pair();
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    let before = pair.server.path(server).unwrap();
+    pair.nat = Some("198.51.100.9".parse().unwrap());
+    pair.client.check_liveness(pair.now, sa).unwrap();
+    pair.drive();
+    // Answered on the path the request came in on (RFC 7296 §2.11), but not followed.
+    assert!(pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::PeerAlive { .. })));
+    assert_eq!(pair.server.path(server), Some(before));
+    assert!(path_changes(&pair.server_events).is_empty());
+}
+
+#[test]
+fn a_mobike_responder_still_follows_nat_rebinding_of_a_peer_behind_a_nat() {
+    // The default forces encapsulation: the server sees the client as behind a NAT.
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    assert!(pair.server.mobike(server));
+    pair.nat = Some("198.51.100.9".parse().unwrap());
+    pair.client.check_liveness(pair.now, sa).unwrap();
+    pair.drive();
+    let nat: IpAddr = "198.51.100.9".parse().unwrap();
+    assert_eq!(pair.server.path(server).unwrap().remote.ip(), nat);
+    assert_eq!(path_changes(&pair.server_events).len(), 1);
+}
+
+#[test]
+fn a_retransmitted_update_gets_the_cached_response_and_a_replay_does_not_move_back() {
+    let mut pair = honest_pair();
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    // The first answer to the update is lost: the client retransmits, the server answers from
+    // its cache without moving again.
+    let mut dropped = false;
+    pair.hook = Some(Box::new(move |from, data| {
+        if from == Side::Server && exchange(data) == INFORMATIONAL && !dropped {
+            dropped = true;
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    }));
+    let path_b = moved(&pair, sa, "10.99.7.2:4500");
+    pair.client.migrate(pair.now, sa, path_b).unwrap();
+    pair.drive();
+    assert!(confirmed(&pair.client_events).is_empty());
+    pair.advance(Duration::from_secs(5));
+    assert_eq!(confirmed(&pair.client_events), [(path_b, true)]);
+    assert_eq!(pair.server.counters().retransmitted_requests, 1);
+    assert_eq!(pair.server.counters().address_updates, 1);
+    assert_eq!(path_changes(&pair.server_events).len(), 1);
+    let update_b = informational_requests(&pair).last().unwrap().clone();
+
+    // The client moves again, to C.
+    let path_c = moved(&pair, sa, "10.99.8.2:4500");
+    pair.client.migrate(pair.now, sa, path_c).unwrap();
+    pair.drive();
+    let seen_b = Path::udp(pair.server.path(server).unwrap().local, path_b.local);
+    let seen_c = pair.server.path(server).unwrap();
+    assert_eq!(seen_c.remote, path_c.local);
+    let update_c = informational_requests(&pair).last().unwrap().clone();
+
+    // The update announcing B, replayed from B: outside the window, dropped.
+    let before = pair.server.counters();
+    pair.server.handle_datagram(pair.now, seen_b, &update_b);
+    assert!(pair.server.poll_transmit().is_none());
+    assert_eq!(
+        pair.server.counters().dropped_message_id,
+        before.dropped_message_id + 1
+    );
+    // The update announcing C, replayed from B: the cached answer goes to B, the SA stays on C.
+    pair.server.handle_datagram(pair.now, seen_b, &update_c);
+    assert_eq!(pair.server.poll_transmit().unwrap().path, seen_b);
+    assert_eq!(pair.server.path(server), Some(seen_c));
+    assert_eq!(pair.server.counters().address_updates, 2);
+    pair.collect_events();
+    assert_eq!(path_changes(&pair.server_events).len(), 2);
+}
+
+#[test]
+fn a_request_in_flight_keeps_going_on_the_new_path_and_the_update_follows_it() {
+    let mut pair = honest_pair();
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    // A liveness check is in flight on the old path when the client moves.
+    pair.client.check_liveness(pair.now, sa).unwrap();
+    pair.hold_next = Some(Side::Client);
+    pair.step();
+    let path_b = moved(&pair, sa, "10.99.7.2:4500");
+    pair.client.migrate(pair.now, sa, path_b).unwrap();
+    pair.drive();
+    // The update waits for the window.
+    assert!(confirmed(&pair.client_events).is_empty());
+    pair.release_held();
+    pair.drive();
+    assert_eq!(confirmed(&pair.client_events), [(path_b, true)]);
+    assert_eq!(pair.server.path(server).unwrap().remote, path_b.local);
+    // Two migrations in a row: one update for the newest path after the one in flight.
+    let path_c = moved(&pair, sa, "10.99.8.2:4500");
+    let path_d = moved(&pair, sa, "10.99.9.2:4500");
+    pair.client.migrate(pair.now, sa, path_c).unwrap();
+    pair.client.migrate(pair.now, sa, path_d).unwrap();
+    pair.drive();
+    assert_eq!(pair.server.path(server).unwrap().remote, path_d.local);
+    assert_eq!(pair.client.path(sa), Some(path_d));
+    assert_eq!(confirmed(&pair.client_events).last(), Some(&(path_d, true)));
+}
+
+#[test]
+fn migrate_without_mobike_sends_a_liveness_check_the_peer_follows() {
+    let mut pair = Pair::default_pair();
+    pair.reconfigure_server(|config| config.mobike = false);
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    assert!(!pair.client.mobike(sa));
+    let new_path = moved(&pair, sa, "10.99.7.2:4500");
+    pair.client.migrate(pair.now, sa, new_path).unwrap();
+    pair.drive();
+    assert_eq!(pair.server.path(server).unwrap().remote, new_path.local);
+    assert_eq!(confirmed(&pair.client_events), [(new_path, false)]);
+    assert!(pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::PeerAlive { .. })));
+    assert_eq!(pair.server.counters().address_updates, 0);
+    assert_eq!(pair.client.counters().address_updates, 0);
+}
+
+#[test]
+fn an_answer_without_our_cookie2_closes_the_ike_sa() {
+    // Two runs with the same seeds hold the same keys and message IDs. The first answers a
+    // plain liveness check; its answer, fed to the second run in place of the answer to an
+    // update, authenticates but carries no COOKIE2 (RFC 4555 §3.7: the IKE SA must close).
+    let mut first = honest_pair();
+    let sa = first.connect();
+    first.client.check_liveness(first.now, sa).unwrap();
+    first.drive();
+    let plain_answer = first
+        .log
+        .iter()
+        .rev()
+        .find(|(from, d)| *from == Side::Server && exchange(d) == INFORMATIONAL)
+        .unwrap()
+        .1
+        .clone();
+
+    let mut second = honest_pair();
+    let sa = second.connect();
+    second.hook = Some(Box::new(|from, data| {
+        if from == Side::Server && exchange(data) == INFORMATIONAL {
+            Verdict::Drop
+        } else {
+            Verdict::Deliver
+        }
+    }));
+    let new_path = moved(&second, sa, "10.99.7.2:4500");
+    second.client.migrate(second.now, sa, new_path).unwrap();
+    second.drive();
+    let before = second.client.counters();
+    second
+        .client
+        .handle_datagram(second.now, new_path, &plain_answer);
+    second.collect_events();
+    assert_eq!(
+        second.client.counters().dropped_integrity,
+        before.dropped_integrity,
+        "the answer authenticates"
+    );
+    assert_eq!(
+        Pair::closed(&second.client_events),
+        [&CloseReason::Failed(Error::Cookie2Mismatch)]
+    );
+    assert_eq!(second.client.counters().address_updates_failed, 1);
+    assert!(confirmed(&second.client_events).is_empty());
+    assert!(!second.client.is_established(sa));
+}
+
+#[test]
+fn the_ike_sa_keeps_mobike_across_an_ike_rekey() {
+    let mut pair = honest_pair();
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    pair.client.rekey_ike(pair.now, sa).unwrap();
+    pair.drive();
+    assert!(pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::IkeSaRekeyed { .. })));
+    assert!(pair.client.mobike(sa) && pair.server.mobike(server));
+    let new_path = moved(&pair, sa, "10.99.7.2:4500");
+    pair.client.migrate(pair.now, sa, new_path).unwrap();
+    pair.drive();
+    assert_eq!(confirmed(&pair.client_events), [(new_path, true)]);
+    assert_eq!(pair.server.path(server).unwrap().remote, new_path.local);
+}
