@@ -1,6 +1,10 @@
 //! Packet captures inside the lab: `tcpdump` writes a pcap file on one interface of one host,
 //! and [`Capture::finish`] stops it and parses the file, so a test can assert what went over the
 //! wire (for example that only TCP/80 segments carrying `01 00 LL LL` frames appear).
+//!
+//! tcpdump stops at once on SIGINT and drops whatever still waits in its capture ring, which on
+//! a loaded machine can be most of a short capture; so `finish` first waits until tcpdump has
+//! written everything its filter passed (it asks for tcpdump's counters with SIGUSR1).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +23,9 @@ const LINKTYPE_LINUX_SLL2: u32 = 276;
 
 /// Largest pcap file [`Capture::finish`] reads (captures are for tests, not bulk traffic).
 const MAX_PCAP_BYTES: u64 = 256 << 20;
+
+/// How long [`Capture::finish`] waits for tcpdump to write what its filter has passed.
+const WRITE_LIMIT: Duration = Duration::from_secs(10);
 
 /// A running capture; dropping it without [`Capture::finish`] just stops tcpdump.
 #[derive(Debug)]
@@ -73,8 +80,12 @@ impl Capture {
         &self.path
     }
 
-    /// Stops tcpdump (SIGINT, so it flushes) and returns every captured frame.
+    /// Waits until tcpdump has written every packet its filter passed so far, then stops it
+    /// (SIGINT, so it flushes) and returns every captured frame. Call it once the traffic of
+    /// interest has crossed the interface. Meant for the lab's veth and bridge interfaces: on
+    /// loopback tcpdump sees each packet twice and writes it once, so it never catches up.
     pub fn finish(mut self) -> Result<Vec<CapturedPacket>> {
+        self.wait_until_written()?;
         self.tcpdump.signal(Signal::SIGINT)?;
         if self.tcpdump.wait_timeout(Duration::from_secs(5))?.is_none() {
             self.tcpdump.terminate(Duration::from_secs(1))?;
@@ -90,6 +101,74 @@ impl Capture {
         let bytes = std::fs::read(&self.path)
             .map_err(|e| Error::io(format!("read {}", self.path.display()), e))?;
         parse_pcap(&bytes)
+    }
+
+    /// Asks tcpdump for its counters (SIGUSR1 makes it print them on stderr) until the packets
+    /// it has written (plus those the kernel dropped, which it never will) catch up with the
+    /// packets its filter passed; only then has every packet seen so far reached the file.
+    fn wait_until_written(&mut self) -> Result<()> {
+        let step = Duration::from_millis(20);
+        let mut waited = Duration::ZERO;
+        loop {
+            self.tcpdump.signal(Signal::SIGUSR1)?;
+            std::thread::sleep(step);
+            waited += step;
+            let counts = self
+                .tcpdump
+                .stderr()
+                .lines()
+                .rev()
+                .find_map(TcpdumpCounts::parse);
+            if counts.is_some_and(|c| c.all_written()) {
+                return Ok(());
+            }
+            if waited >= WRITE_LIMIT {
+                return Err(Error::WaitTimeout {
+                    what: format!(
+                        "tcpdump to write the packets it captured (last counts: {counts:?})"
+                    ),
+                    limit: WRITE_LIMIT,
+                });
+            }
+        }
+    }
+}
+
+/// tcpdump's counters from one of its statistics lines (`tcpdump: 1 packet captured, 10 packets
+/// received by filter, 0 packets dropped by kernel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TcpdumpCounts {
+    /// Packets tcpdump has written to the file.
+    captured: u64,
+    /// Packets that passed the filter in the kernel, written or not yet.
+    received: u64,
+    /// Packets the kernel dropped because the ring was full.
+    dropped: u64,
+}
+
+impl TcpdumpCounts {
+    /// The counters in `line`, `None` when it is not a statistics line.
+    fn parse(line: &str) -> Option<Self> {
+        let counts = line.rsplit_once(": ").map_or(line, |(_, counts)| counts);
+        let mut parts = counts.split(", ");
+        let mut next = |what: &str| -> Option<u64> {
+            let (number, words) = parts.next()?.split_once(' ')?;
+            if words.ends_with(what) {
+                number.parse().ok()
+            } else {
+                None
+            }
+        };
+        Some(TcpdumpCounts {
+            captured: next("captured")?,
+            received: next("received by filter")?,
+            dropped: next("dropped by kernel")?,
+        })
+    }
+
+    /// Whether every packet the filter passed has been written or dropped.
+    fn all_written(self) -> bool {
+        self.captured.saturating_add(self.dropped) >= self.received
     }
 }
 
@@ -225,6 +304,33 @@ mod tests {
         assert_eq!(packets[0].udp_payload(), Some(&b"hi"[..]));
         assert_eq!(packets[0].ports(), Some((4500, 500)));
         assert_eq!(packets[0].tcp_payload(), None);
+    }
+
+    #[test]
+    fn tcpdump_statistics_lines_are_read_and_others_ignored() {
+        let behind = TcpdumpCounts::parse(
+            "tcpdump: 1 packet captured, 10 packets received by filter, 0 packets dropped by kernel",
+        );
+        assert_eq!(
+            behind,
+            Some(TcpdumpCounts {
+                captured: 1,
+                received: 10,
+                dropped: 0
+            })
+        );
+        assert!(!behind.unwrap().all_written());
+        let done = TcpdumpCounts::parse(
+            "tcpdump: 8 packets captured, 10 packets received by filter, 2 packets dropped by kernel",
+        );
+        assert!(done.unwrap().all_written());
+        for other in [
+            "tcpdump: listening on outer, link-type EN10MB (Ethernet), snapshot length 262144 bytes",
+            "10 packets received by filter",
+            "tcpdump: x packets captured, 10 packets received by filter, 0 packets dropped by kernel",
+        ] {
+            assert_eq!(TcpdumpCounts::parse(other), None, "{other}");
+        }
     }
 
     #[test]
