@@ -256,6 +256,7 @@ impl SaBook {
             .map(|(handle, r)| IkeSaStatus {
                 handle: handle_number(*handle),
                 peer: r.path.remote.to_string(),
+                local: r.path.local.to_string(),
                 identity: r
                     .remote_id
                     .as_ref()
