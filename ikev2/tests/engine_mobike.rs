@@ -1,7 +1,9 @@
 //! MOBIKE (RFC 4555) between two engines in memory: negotiation in IKE_AUTH, the initiator's
 //! UPDATE_SA_ADDRESSES after `migrate`, the responder moving on it (and only on it when the
 //! peer is not behind a NAT), retransmitted and replayed updates, a response without our
-//! COOKIE2, and `migrate` without MOBIKE.
+//! COOKIE2, and `migrate` without MOBIKE. Then the responder against a scripted initiator
+//! (`common::scripted`) that sends what our initiator never does: chosen COOKIE2 lengths,
+//! NO_NATS_ALLOWED, ADDITIONAL_*_ADDRESS and malformed notifies.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,8 +11,12 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use common::scripted::{Reply, Scripted};
 use common::{Pair, Side, Verdict};
-use ikev2::{CloseReason, Error, Event, IkeSaHandle, Path};
+use ikev2::config::EndpointConfig;
+use ikev2::crypto::nat_detection_hash;
+use ikev2::wire::{ExchangeType, Notify, NotifyType, PayloadBody, PayloadType};
+use ikev2::{CloseReason, Endpoint, Error, Event, IkeSaHandle, Path};
 
 /// INFORMATIONAL exchange type (RFC 7296 §3.1), at octet 18 of the IKE header.
 const INFORMATIONAL: u8 = 37;
@@ -383,4 +389,323 @@ fn the_ike_sa_keeps_mobike_across_an_ike_rekey() {
     pair.drive();
     assert_eq!(confirmed(&pair.client_events), [(new_path, true)]);
     assert_eq!(pair.server.path(server).unwrap().remote, new_path.local);
+}
+
+/// A responder without forced encapsulation (so its NAT detection hashes are the real ones),
+/// MOBIKE on unless `mobike` is false, and the path a scripted initiator's datagrams arrive on.
+fn responder(mobike: bool) -> (Endpoint, std::time::Instant, Path) {
+    let mut config = EndpointConfig::new([7; 32], vec![std::sync::Arc::new(common::server_peer())]);
+    config.force_encapsulation = false;
+    config.mobike = mobike;
+    let server = Endpoint::new(config, Box::new(common::TestPool::new(4)));
+    let path = Path::udp(
+        "10.99.0.1:500".parse().unwrap(),
+        "10.99.0.2:500".parse().unwrap(),
+    );
+    (server, common::origin(), path)
+}
+
+fn drain_events(server: &mut Endpoint) -> Vec<Event> {
+    std::iter::from_fn(|| server.poll_event()).collect()
+}
+
+/// The only IKE SA of a responder.
+fn only_sa(events: &[Event]) -> IkeSaHandle {
+    events[0].sa()
+}
+
+fn notify(kind: NotifyType, data: &[u8]) -> PayloadBody<'_> {
+    PayloadBody::Notify(Notify::new(kind, data))
+}
+
+#[test]
+fn the_responder_answers_mobike_supported_only_when_offered() {
+    for (offer, server_on, expected) in [
+        (true, true, true),
+        (false, true, false),
+        (true, false, false),
+    ] {
+        let (mut server, now, path) = responder(server_on);
+        let scripted = Scripted::establish(&mut server, now, path, offer);
+        let answered = scripted
+            .auth_reply
+            .notify(NotifyType::MobikeSupported)
+            .is_some();
+        assert_eq!(answered, expected, "offer {offer}, server {server_on}");
+        let events = drain_events(&mut server);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::IkeSaEstablished { mobike, .. } if *mobike == expected
+        )));
+        assert_eq!(server.mobike(only_sa(&events)), expected);
+    }
+}
+
+#[test]
+fn cookie2_is_echoed_as_is_and_nat_detection_answered_in_any_informational() {
+    let (mut server, now, path) = responder(true);
+    let mut scripted = Scripted::establish(&mut server, now, path, true);
+    for length in [8, 33, 64] {
+        let cookie: Vec<u8> = (0..length).map(|i| i as u8 ^ 0x5a).collect();
+        let reply = scripted
+            .exchange(
+                &mut server,
+                now,
+                path,
+                ExchangeType::Informational,
+                vec![notify(NotifyType::Cookie2, &cookie)],
+            )
+            .unwrap();
+        assert_eq!(reply.notifies(), [(NotifyType::Cookie2, cookie)]);
+    }
+    // NAT detection in a request (no update) is answered for the response's addresses (§3.8).
+    let (spi_i, spi_r) = (scripted.spi_i, scripted.spi_r);
+    let source = nat_detection_hash(spi_i, spi_r, path.remote);
+    let destination = nat_detection_hash(spi_i, spi_r, path.local);
+    let reply = scripted
+        .exchange(
+            &mut server,
+            now,
+            path,
+            ExchangeType::Informational,
+            vec![
+                notify(NotifyType::NatDetectionSourceIp, &source),
+                notify(NotifyType::NatDetectionDestinationIp, &destination),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        reply.notify(NotifyType::NatDetectionSourceIp),
+        Some(nat_detection_hash(spi_i, spi_r, path.local).to_vec())
+    );
+    assert_eq!(
+        reply.notify(NotifyType::NatDetectionDestinationIp),
+        Some(nat_detection_hash(spi_i, spi_r, path.remote).to_vec())
+    );
+    // A plain liveness check gets a plain answer.
+    let reply = scripted
+        .exchange(&mut server, now, path, ExchangeType::Informational, vec![])
+        .unwrap();
+    assert!(reply.notifies().is_empty());
+}
+
+/// An UPDATE_SA_ADDRESSES request as the scripted initiator sends it from `from` (the
+/// server's view), with honest NAT detection, a COOKIE2 and `extra` notifies.
+fn update_from(
+    scripted: &mut Scripted,
+    server: &mut Endpoint,
+    now: std::time::Instant,
+    from: Path,
+    cookie: &[u8],
+    extra: Vec<PayloadBody<'_>>,
+) -> Reply {
+    let source = nat_detection_hash(scripted.spi_i, scripted.spi_r, from.remote);
+    let destination = nat_detection_hash(scripted.spi_i, scripted.spi_r, from.local);
+    let mut bodies = vec![
+        notify(NotifyType::UpdateSaAddresses, &[]),
+        notify(NotifyType::NatDetectionSourceIp, &source),
+        notify(NotifyType::NatDetectionDestinationIp, &destination),
+        notify(NotifyType::Cookie2, cookie),
+    ];
+    bodies.extend(extra);
+    scripted
+        .exchange(server, now, from, ExchangeType::Informational, bodies)
+        .unwrap()
+}
+
+#[test]
+fn an_update_moves_the_responder_to_the_path_it_came_on() {
+    let (mut server, now, path) = responder(true);
+    let mut scripted = Scripted::establish(&mut server, now, path, true);
+    let sa = only_sa(&drain_events(&mut server));
+    let new_path = Path::udp(path.local, "192.0.2.77:4500".parse().unwrap());
+    let cookie = [0x42; 16];
+    // Additional addresses are accepted and change nothing (we have one address, §3.4).
+    let v4 = [192, 0, 2, 78];
+    let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let reply = update_from(
+        &mut scripted,
+        &mut server,
+        now,
+        new_path,
+        &cookie,
+        vec![
+            notify(NotifyType::AdditionalIp4Address, &v4),
+            notify(NotifyType::AdditionalIp6Address, &v6),
+        ],
+    );
+    assert_eq!(reply.path, new_path, "answered on the new path");
+    assert_eq!(reply.notify(NotifyType::Cookie2), Some(cookie.to_vec()));
+    let (spi_i, spi_r) = (scripted.spi_i, scripted.spi_r);
+    assert_eq!(
+        reply.notify(NotifyType::NatDetectionDestinationIp),
+        Some(nat_detection_hash(spi_i, spi_r, new_path.remote).to_vec())
+    );
+    assert_eq!(
+        reply.notify(NotifyType::NatDetectionSourceIp),
+        Some(nat_detection_hash(spi_i, spi_r, new_path.local).to_vec())
+    );
+    assert_eq!(server.path(sa), Some(new_path));
+    assert_eq!(
+        path_changes(&drain_events(&mut server)),
+        [new_path],
+        "PathChanged for the data path"
+    );
+    assert_eq!(server.counters().address_updates, 1);
+
+    // NO_ADDITIONAL_ADDRESSES alone is fine too.
+    let reply = scripted
+        .exchange(
+            &mut server,
+            now,
+            new_path,
+            ExchangeType::Informational,
+            vec![notify(NotifyType::NoAdditionalAddresses, &[])],
+        )
+        .unwrap();
+    assert!(reply.notifies().is_empty());
+    assert!(server.is_established(sa));
+}
+
+#[test]
+fn no_nats_allowed_that_does_not_match_the_packet_is_refused_and_nothing_moves() {
+    let (mut server, now, path) = responder(true);
+    let mut scripted = Scripted::establish(&mut server, now, path, true);
+    let sa = only_sa(&drain_events(&mut server));
+    let new_path = Path::udp(path.local, "192.0.2.77:4500".parse().unwrap());
+    // What the initiator put in its headers: source 10.0.0.5:4500 (a NAT rewrote it).
+    let behind_nat = [10, 0, 0, 5, 10, 99, 0, 1, 0x11, 0x94, 0x01, 0xf4];
+    let cookie = [0x17; 8];
+    let reply = update_from(
+        &mut scripted,
+        &mut server,
+        now,
+        new_path,
+        &cookie,
+        vec![notify(NotifyType::NoNatsAllowed, &behind_nat)],
+    );
+    assert_eq!(
+        reply.notifies(),
+        [
+            (NotifyType::UnexpectedNatDetected, Vec::new()),
+            (NotifyType::Cookie2, cookie.to_vec()),
+        ]
+    );
+    assert_eq!(u16::from(NotifyType::UnexpectedNatDetected), 41);
+    assert_eq!(server.path(sa), Some(path));
+    assert!(path_changes(&drain_events(&mut server)).is_empty());
+    assert_eq!(server.counters().address_updates_failed, 1);
+
+    // The addresses as they arrived: accepted.
+    let honest = [192, 0, 2, 77, 10, 99, 0, 1, 0x11, 0x94, 0x01, 0xf4];
+    let reply = update_from(
+        &mut scripted,
+        &mut server,
+        now,
+        new_path,
+        &cookie,
+        vec![notify(NotifyType::NoNatsAllowed, &honest)],
+    );
+    assert!(reply.notify(NotifyType::UnexpectedNatDetected).is_none());
+    assert_eq!(server.path(sa), Some(new_path));
+}
+
+#[test]
+fn malformed_mobike_notifies_get_invalid_syntax_and_are_counted() {
+    let (mut server, now, path) = responder(true);
+    let mut scripted = Scripted::establish(&mut server, now, path, true);
+    let sa = only_sa(&drain_events(&mut server));
+    let other = Path::udp(path.local, "192.0.2.77:4500".parse().unwrap());
+    let short_cookie = [1u8; 7];
+    let long_cookie = [2u8; 65];
+    let good_cookie = [3u8; 8];
+    let cases: Vec<(&str, Vec<PayloadBody<'_>>)> = vec![
+        (
+            "COOKIE2 of 7 octets",
+            vec![notify(NotifyType::Cookie2, &short_cookie)],
+        ),
+        (
+            "COOKIE2 of 65 octets",
+            vec![notify(NotifyType::Cookie2, &long_cookie)],
+        ),
+        (
+            "two COOKIE2",
+            vec![
+                notify(NotifyType::Cookie2, &good_cookie),
+                notify(NotifyType::Cookie2, &good_cookie),
+            ],
+        ),
+        (
+            "NO_NATS_ALLOWED of 11 octets",
+            vec![notify(NotifyType::NoNatsAllowed, &long_cookie[..11])],
+        ),
+        (
+            "ADDITIONAL_IP4_ADDRESS of 3 octets",
+            vec![notify(NotifyType::AdditionalIp4Address, &long_cookie[..3])],
+        ),
+        (
+            "ADDITIONAL_IP6_ADDRESS of 4 octets",
+            vec![notify(NotifyType::AdditionalIp6Address, &long_cookie[..4])],
+        ),
+        (
+            "NAT_DETECTION_SOURCE_IP of 19 octets",
+            vec![notify(NotifyType::NatDetectionSourceIp, &long_cookie[..19])],
+        ),
+    ];
+    for (what, mut bodies) in cases {
+        bodies.insert(0, notify(NotifyType::UpdateSaAddresses, &[]));
+        let before = server.counters();
+        let reply = scripted
+            .exchange(&mut server, now, other, ExchangeType::Informational, bodies)
+            .unwrap();
+        assert_eq!(
+            reply.notifies(),
+            [(NotifyType::InvalidSyntax, Vec::new())],
+            "{what}"
+        );
+        assert_eq!(
+            server.counters().dropped_malformed,
+            before.dropped_malformed + 1,
+            "{what}"
+        );
+        assert_eq!(server.path(sa), Some(path), "{what}: not moved");
+        assert!(server.is_established(sa), "{what}");
+    }
+    // A Notify payload cut short inside the SK payload: 2 octets of body instead of at least 4.
+    let truncated = [0u8, 0, 0, 6, 0, 0];
+    let before = server.counters();
+    let data = scripted.request_raw(ExchangeType::Informational, PayloadType::Notify, &truncated);
+    let reply = scripted.send(&mut server, now, path, &data).unwrap();
+    assert_eq!(reply.notifies(), [(NotifyType::InvalidSyntax, Vec::new())]);
+    assert_eq!(
+        server.counters().dropped_malformed,
+        before.dropped_malformed + 1
+    );
+    assert!(server.is_established(sa));
+    assert!(path_changes(&drain_events(&mut server)).is_empty());
+    // The SA still works.
+    let reply = scripted
+        .exchange(&mut server, now, path, ExchangeType::Informational, vec![])
+        .unwrap();
+    assert!(reply.notifies().is_empty());
+}
+
+#[test]
+fn an_update_on_an_ike_sa_without_mobike_is_ignored_and_counted() {
+    let (mut server, now, path) = responder(true);
+    let mut scripted = Scripted::establish(&mut server, now, path, false);
+    let sa = only_sa(&drain_events(&mut server));
+    assert!(!server.mobike(sa));
+    let before = server.counters();
+    let cookie = [0x33; 12];
+    let reply = update_from(&mut scripted, &mut server, now, path, &cookie, vec![]);
+    // Answered normally (COOKIE2 and NAT detection still echoed), no update counted.
+    assert_eq!(reply.notify(NotifyType::Cookie2), Some(cookie.to_vec()));
+    assert!(reply.notify(NotifyType::InvalidSyntax).is_none());
+    assert_eq!(
+        server.counters().dropped_unexpected,
+        before.dropped_unexpected + 1
+    );
+    assert_eq!(server.counters().address_updates, 0);
+    assert!(server.is_established(sa));
 }
