@@ -52,6 +52,9 @@ pub struct Connection {
     pub dpd_delay: Option<Duration>,
     /// IKE SA rekey time; `None` keeps strongSwan's default (4 h).
     pub rekey_time: Option<Duration>,
+    /// Whether MOBIKE (RFC 4555) is offered and used (`mobike = yes`); off unless a scenario
+    /// moves an address, so the other scenarios keep exchanging exactly what they always did.
+    pub mobike: bool,
     /// CHILD configs.
     pub children: Vec<Child>,
 }
@@ -114,6 +117,7 @@ impl Connection {
             remote_id: GATEWAY_ID.to_owned(),
             dpd_delay: None,
             rekey_time: None,
+            mobike: false,
             children: vec![Child::new("net", &[], &[protected])],
         }
     }
@@ -132,6 +136,7 @@ impl Connection {
             remote_id: CLIENT_ID.to_owned(),
             dpd_delay: None,
             rekey_time: None,
+            mobike: false,
             children: vec![Child::new("net", &[protected], &[])],
         }
     }
@@ -266,9 +271,13 @@ fn render_connection(out: &mut String, c: &Connection) {
     let _ = writeln!(
         out,
         "  {} {{\n    version = 2\n    local_addrs = {}\n    remote_addrs = {}\n    \
-         proposals = {}\n    encap = yes\n    mobike = no\n    send_certreq = no\n    \
+         proposals = {}\n    encap = yes\n    mobike = {}\n    send_certreq = no\n    \
          unique = never",
-        c.name, c.local_addrs, c.remote_addrs, c.proposals
+        c.name,
+        c.local_addrs,
+        c.remote_addrs,
+        c.proposals,
+        if c.mobike { "yes" } else { "no" }
     );
     if c.request_vip {
         out.push_str("    vips = 0.0.0.0\n");
@@ -357,7 +366,34 @@ mod tests {
             assert!(text.contains(needle), "{needle:?} missing in\n{text}");
         }
         assert!(!text.contains("vips"), "{text}");
+        assert!(
+            text.contains("mobike = no"),
+            "MOBIKE must stay off by default:\n{text}"
+        );
         assert_eq!(text.matches('{').count(), text.matches('}').count());
+    }
+
+    #[test]
+    fn mobike_is_a_per_connection_option() {
+        let mut conf = SwanctlConf::default();
+        let a = Ipv4Addr::new(198, 18, 0, 10);
+        let gw = Ipv4Addr::new(198, 18, 0, 1);
+        let mut moving = Connection::client("moving", a, gw, "198.18.0.128/25");
+        moving.mobike = true;
+        conf.connections = vec![
+            Connection::client("fixed", a, gw, "198.18.0.128/25"),
+            moving,
+        ];
+        let text = conf.render();
+        let (fixed, moving) = text.split_once("  moving {").expect("two connections");
+        assert!(
+            fixed.contains("mobike = no") && !fixed.contains("mobike = yes"),
+            "{text}"
+        );
+        assert!(
+            moving.contains("mobike = yes") && !moving.contains("mobike = no"),
+            "{text}"
+        );
     }
 
     #[test]
