@@ -709,3 +709,43 @@ fn an_update_on_an_ike_sa_without_mobike_is_ignored_and_counted() {
     assert_eq!(server.counters().address_updates, 0);
     assert!(server.is_established(sa));
 }
+
+#[test]
+fn an_initiator_behind_a_nat_announces_a_new_nat_mapping_it_learns_from_a_liveness_check() {
+    // RFC 4555 §3.8: the client behind a NAT adds NAT detection to its liveness checks and
+    // sends UPDATE_SA_ADDRESSES when the peer's view of its address changed.
+    let mut pair = honest_pair();
+    pair.nat = Some("198.51.100.9".parse().unwrap());
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    assert!(pair.client.mobike(sa));
+    // The first check sets the baseline; the second, with the same mapping, changes nothing.
+    for _ in 0..2 {
+        pair.client.check_liveness(pair.now, sa).unwrap();
+        pair.drive();
+    }
+    assert_eq!(pair.client.counters().address_updates, 0);
+    assert_eq!(pair.server.counters().address_updates, 0);
+    // The NAT hands out a new public address: the next check notices and the client announces
+    // its path again, so a responder that does not follow on its own moves too.
+    pair.nat = Some("198.51.100.10".parse().unwrap());
+    pair.client.check_liveness(pair.now, sa).unwrap();
+    pair.drive();
+    assert_eq!(pair.client.counters().address_updates, 1);
+    assert_eq!(pair.server.counters().address_updates, 1);
+    let nat: IpAddr = "198.51.100.10".parse().unwrap();
+    assert_eq!(pair.server.path(server).unwrap().remote.ip(), nat);
+    assert_eq!(
+        confirmed(&pair.client_events),
+        [(pair.client.path(sa).unwrap(), true)]
+    );
+    // Without a NAT on the client's side its liveness checks carry no NAT detection and never
+    // trigger an update.
+    let mut pair = honest_pair();
+    let sa = pair.connect();
+    for _ in 0..2 {
+        pair.client.check_liveness(pair.now, sa).unwrap();
+        pair.drive();
+    }
+    assert_eq!(pair.client.counters().address_updates, 0);
+}

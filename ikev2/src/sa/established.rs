@@ -231,12 +231,7 @@ pub(crate) fn start_queued(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
                     vec![delete],
                 )
             }
-            Command::Liveness => sa.request(
-                ctx,
-                ExchangeType::Informational,
-                RequestKind::Liveness,
-                Vec::new(),
-            ),
+            Command::Liveness => mobike::start_liveness(sa, ctx),
             Command::DeleteChild(id) => {
                 if !e.children.contains_key(&id) {
                     continue;
@@ -384,7 +379,13 @@ pub(crate) fn handle_response(
             let reason = e.closing.take().unwrap_or(CloseReason::Local);
             sa.fail(reason);
         }
-        RequestKind::Liveness => ctx.event(Event::PeerAlive { sa: sa.handle }),
+        RequestKind::Liveness => {
+            ctx.event(Event::PeerAlive { sa: sa.handle });
+            if mobike::nat_mapping_changed(sa, &view) {
+                // Our NAT gave us a new mapping: tell the peer (RFC 4555 §3.8).
+                e.enqueue(Command::AnnouncePath);
+            }
+        }
         RequestKind::AnnouncePath(path) => {
             mobike::handle_announce_response(sa, ctx, path, &view);
         }

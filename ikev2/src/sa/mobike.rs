@@ -14,6 +14,10 @@
 //!   (refusing with UNEXPECTED_NAT_DETECTED when NO_NATS_ALLOWED names other addresses) and
 //!   [`Answer`] adds NAT detection notifies for the response's addresses and the echoed COOKIE2.
 //!
+//! An initiator behind a NAT adds NAT detection to its liveness checks on a MOBIKE SA and
+//! announces its path again when the peer's view of its address changed, i.e. its NAT mapping
+//! changed (§3.8): a MOBIKE responder not behind a NAT does not follow such changes on its own.
+//!
 //! Replays cannot move an SA back: only a request with the next message ID is processed, a
 //! retransmission gets the cached response and changes nothing (RFC 7296 §2.1), which is the
 //! "newer than the last UPDATE_SA_ADDRESSES" rule of §3.5 for a window of one.
@@ -29,7 +33,7 @@ use std::net::{IpAddr, SocketAddr};
 use rand_core::RngCore;
 use subtle::ConstantTimeEq;
 
-use super::{init, Ctx, IkeSa, RequestKind};
+use super::{init, Ctx, IkeSa, RequestKind, Role};
 use crate::codec::View;
 use crate::crypto::NAT_DETECTION_HASH_LEN;
 use crate::error::Error;
@@ -55,15 +59,19 @@ pub(crate) struct Mobike {
     pub(crate) negotiated: bool,
     /// Initiator: the COOKIE2 of our UPDATE_SA_ADDRESSES in flight, which the answer must echo.
     cookie2: Option<[u8; COOKIE2_LEN]>,
+    /// Initiator: the peer's NAT_DETECTION_DESTINATION_IP last received (its view of our
+    /// address and port), to notice a new NAT mapping.
+    peer_view: Option<[u8; NAT_DETECTION_HASH_LEN]>,
 }
 
 impl Mobike {
     /// The state an IKE SA created by rekeying this one starts with: still negotiated, nothing
-    /// in flight.
+    /// in flight, no view of the peer yet (the NAT detection hashes cover the new SPIs).
     pub(crate) fn successor(&self) -> Self {
         Mobike {
             negotiated: self.negotiated,
             cookie2: None,
+            peer_view: None,
         }
     }
 }
@@ -86,6 +94,35 @@ pub(crate) fn follows_implicitly(sa: &IkeSa) -> bool {
 /// moves the SA, never the implicit rule).
 pub(crate) fn is_explicit_update(sa: &IkeSa, view: &View<'_, '_>) -> bool {
     sa.mobike.negotiated && view.notify(NotifyType::UpdateSaAddresses).is_some()
+}
+
+/// Sends a liveness check (empty INFORMATIONAL). An initiator behind a NAT on a MOBIKE SA adds
+/// NAT detection for its path, so the answer shows whether its NAT mapping changed
+/// ([RFC 4555 §3.8](https://www.rfc-editor.org/rfc/rfc4555#section-3.8)).
+pub(crate) fn start_liveness(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), Error> {
+    let kind = RequestKind::Liveness;
+    if !(sa.mobike.negotiated && sa.role == Role::Initiator && sa.nat_local) {
+        return sa.request(ctx, ExchangeType::Informational, kind, Vec::new());
+    }
+    let (source, destination) = init::natd_payloads(ctx, sa.spi_i, sa.spi_r, &sa.path);
+    let bodies = init::natd_bodies(&source, &destination).to_vec();
+    sa.request(ctx, ExchangeType::Informational, kind, bodies)
+}
+
+/// Initiator: records the peer's NAT_DETECTION_DESTINATION_IP from an INFORMATIONAL answer (its
+/// hash of the address and port our messages arrive from) and tells whether it differs from the
+/// one of the previous answer on this MOBIKE SA, i.e. our NAT mapping changed (§3.8). The first
+/// answer only sets the baseline: §3.8 also names the IKE_SA_INIT answer, but that one saw our
+/// port-500 mapping and we moved to 4500 since (strongSwan compares the same way).
+pub(crate) fn nat_mapping_changed(sa: &mut IkeSa, view: &View<'_, '_>) -> bool {
+    let Some(seen) = view
+        .notify(NotifyType::NatDetectionDestinationIp)
+        .and_then(|n| <[u8; NAT_DETECTION_HASH_LEN]>::try_from(n.data).ok())
+    else {
+        return false;
+    };
+    let previous = sa.mobike.peer_view.replace(seen);
+    sa.mobike.negotiated && sa.role == Role::Initiator && previous.is_some_and(|p| p != seen)
 }
 
 /// Initiator: announces the current path to the peer. With MOBIKE an INFORMATIONAL request with
@@ -166,6 +203,7 @@ pub(crate) fn handle_announce_response(
         sa.nat_local = nat_local;
         sa.nat_remote = nat_remote;
     }
+    nat_mapping_changed(sa, view);
     ctx.shared.counters.address_updates += 1;
     ctx.event(Event::PeerAlive { sa: sa.handle });
     ctx.event(Event::PathConfirmed {
