@@ -19,7 +19,7 @@
 //! | an IKE message arrived (UDP 500, UDP 4500 after stripping the 4-byte zero non-ESP marker, or a TPKT' frame on TCP after stripping its header) | [`Endpoint::handle_datagram`]`(now, path, bytes)` with the [`Path`] it came on |
 //! | the timer from [`Endpoint::poll_timeout`] fired | [`Endpoint::handle_timeout`]`(now)` |
 //! | the data path counted ESP traffic | [`Endpoint::report_child_activity`] (feeds DPD and byte/packet lifetimes) |
-//! | operator / client logic | [`Endpoint::initiate`], [`Endpoint::close`], [`Endpoint::create_child`], [`Endpoint::rekey_child`], [`Endpoint::rekey_ike`], [`Endpoint::delete_child`], [`Endpoint::check_liveness`] |
+//! | operator / client logic | [`Endpoint::initiate`], [`Endpoint::close`], [`Endpoint::create_child`], [`Endpoint::rekey_child`], [`Endpoint::rekey_ike`], [`Endpoint::delete_child`], [`Endpoint::check_liveness`], [`Endpoint::migrate`] (the client changed network) |
 //!
 //! and after every call drains the outputs:
 //!
@@ -28,7 +28,9 @@
 //!   (UDP, neither port 500), or the TPKT' header on [`Transport::Tcp`]. Replies go out on the
 //!   path the request came in on; after NAT detection the engine itself moves an IKE SA to
 //!   port 4500, and it follows a peer whose authenticated messages come from a new address
-//!   ([`Event::PathChanged`]).
+//!   ([`Event::PathChanged`]). With MOBIKE (RFC 4555, [`EndpointConfig::mobike`], on by
+//!   default) the peer announces a new address with UPDATE_SA_ADDRESSES instead, and
+//!   [`Endpoint::migrate`] announces ours.
 //! - [`Endpoint::poll_event`] until `None`:
 //!   - [`Event::IkeSaEstablished`]: the peer is authenticated (identities, NAT on each side, path);
 //!   - [`Event::VirtualIp`]: responder: addresses handed out from the pool (route them to this
@@ -39,6 +41,9 @@
 //!     [`Event::ChildSaDeleted`] for `old` (make-before-break);
 //!   - [`Event::ChildSaDeleted`]: remove both ESP SAs of that CHILD SA;
 //!   - [`Event::IkeSaRekeyed`]: new IKE SA keys, same handle, same CHILD SAs (informative);
+//!   - [`Event::PathChanged`]: send ESP (and expect IKE) on the new path from now on;
+//!     [`Event::PathConfirmed`]: the peer answered the announcement of a
+//!     [`Endpoint::migrate`], so it follows us there;
 //!   - [`Event::Closed`]: the IKE SA is gone (its CHILD SAs were reported deleted before).
 //! - [`Endpoint::poll_timeout`]: (re)arm the single timer.
 //!

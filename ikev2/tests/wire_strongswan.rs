@@ -348,3 +348,44 @@ fn ike_auth_response_inner_fields() {
     assert_eq!(first, PayloadType::IdR);
     assert_eq!(encoded, plaintext);
 }
+
+#[test]
+fn ike_auth_request_with_mobike_supported_decodes() {
+    // The stored vectors come from a strongSwan with `mobike = no`. With `mobike = yes` its
+    // IKE_AUTH request also carries MOBIKE_SUPPORTED (RFC 4555 §3.2, type 16396, no SPI, empty
+    // data): spliced in here octet by octet after INITIAL_CONTACT, the way strongSwan encodes
+    // a notify, with the chain's next-payload fields fixed up.
+    let plaintext = strongswan_vector("ike_auth_request_plaintext");
+    // IDi is 24 octets; INITIAL_CONTACT (8 octets) follows and names IDr (36) as next.
+    assert_eq!(plaintext[1..4], [0, 0, 24]);
+    assert_eq!(plaintext[24..32], [36, 0, 0, 8, 0, 0, 0x40, 0x00]);
+    let mut spliced = plaintext[..32].to_vec();
+    spliced[24] = 41;
+    spliced.extend_from_slice(&[36, 0, 0, 8, 0, 0, 0x40, 0x0c]);
+    spliced.extend_from_slice(&plaintext[32..]);
+
+    let payloads = parse_chain(PayloadType::IdI, &spliced).expect("parses");
+    check_critical_payloads(&payloads).expect("nothing critical");
+    let bodies: Vec<_> = payloads.iter().map(|payload| &payload.body).collect();
+    assert_eq!(bodies.len(), 12);
+    let PayloadBody::Notify(mobike) = bodies[2] else {
+        panic!("MOBIKE_SUPPORTED third");
+    };
+    assert_eq!(mobike.notify_type, NotifyType::MobikeSupported);
+    assert_eq!(u16::from(mobike.notify_type), 16396);
+    assert_eq!(mobike.protocol, ProtocolId::Unspecified);
+    assert!(mobike.spi.is_empty() && mobike.data.is_empty());
+    assert_eq!(
+        notify_types(&bodies),
+        [
+            NotifyType::InitialContact,
+            NotifyType::MobikeSupported,
+            NotifyType::MultipleAuthSupported,
+            NotifyType::EapOnlyAuthentication,
+            NotifyType::Ikev2MessageIdSyncSupported,
+        ]
+    );
+    let (first, encoded) = encode_chain(&payloads).expect("encodes");
+    assert_eq!(first, PayloadType::IdI);
+    assert_eq!(encoded, spliced);
+}
