@@ -494,11 +494,12 @@ impl Endpoint {
     /// [`Event::PathChanged`] follows at once (send ESP on the new path from now on). Then, as
     /// soon as no other request of ours is in flight (one that is keeps being retransmitted on
     /// the new path, RFC 4555 §3.5):
-    /// - with MOBIKE negotiated ([`Endpoint::mobike`]), an INFORMATIONAL request with
+    /// - with MOBIKE negotiated ([`Endpoint::mobike`]) on an IKE SA we initiated (the
+    ///   initiator decides on addresses, RFC 4555 §3.3), an INFORMATIONAL request with
     ///   UPDATE_SA_ADDRESSES, NAT detection for the new path and a fresh COOKIE2
     ///   ([RFC 4555 §3.5](https://www.rfc-editor.org/rfc/rfc4555#section-3.5)); the peer moves
     ///   its IKE and CHILD SAs on it;
-    /// - without, an empty INFORMATIONAL (liveness check): the peer moves on the first
+    /// - otherwise an empty INFORMATIONAL (liveness check): the peer moves on the first
     ///   authenticated message from the new path (RFC 7296 §2.23).
     ///
     /// When the peer answers, [`Event::PeerAlive`] and [`Event::PathConfirmed`] follow; if it

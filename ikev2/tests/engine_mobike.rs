@@ -749,3 +749,26 @@ fn an_initiator_behind_a_nat_announces_a_new_nat_mapping_it_learns_from_a_livene
     }
     assert_eq!(pair.client.counters().address_updates, 0);
 }
+
+#[test]
+fn only_the_original_initiator_sends_address_updates() {
+    // RFC 4555 §3.3: the initiator decides. A gateway that migrates its side of a MOBIKE SA
+    // sends a liveness check from the new path; the client follows it (the server side looks
+    // like a NAT to it, as encapsulation is forced), no UPDATE_SA_ADDRESSES is involved.
+    let mut pair = Pair::default_pair();
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    assert!(pair.server.mobike(server));
+    let path = pair.server.path(server).unwrap();
+    let new_path = Path {
+        local: "10.99.0.5:4500".parse().unwrap(),
+        ..path
+    };
+    pair.server.migrate(pair.now, server, new_path).unwrap();
+    pair.drive();
+    assert_eq!(confirmed(&pair.server_events), [(new_path, false)]);
+    assert_eq!(pair.client.counters().address_updates, 0);
+    assert_eq!(pair.server.counters().address_updates, 0);
+    assert!(pair.client.is_established(sa));
+    assert_eq!(pair.client.path(sa).unwrap().remote, new_path.local);
+}

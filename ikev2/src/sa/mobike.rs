@@ -125,12 +125,18 @@ pub(crate) fn nat_mapping_changed(sa: &mut IkeSa, view: &View<'_, '_>) -> bool {
     sa.mobike.negotiated && sa.role == Role::Initiator && previous.is_some_and(|p| p != seen)
 }
 
-/// Initiator: announces the current path to the peer. With MOBIKE an INFORMATIONAL request with
-/// UPDATE_SA_ADDRESSES, NAT detection for the new path and a fresh COOKIE2 (§3.5, §3.7);
-/// without, an empty INFORMATIONAL the peer follows (RFC 7296 §2.23).
+/// Whether we update the peer's view of our addresses with UPDATE_SA_ADDRESSES: MOBIKE was
+/// negotiated and we are the original initiator, who alone decides on address updates (§3.3).
+fn sends_updates(sa: &IkeSa) -> bool {
+    sa.mobike.negotiated && sa.role == Role::Initiator
+}
+
+/// Announces the current path to the peer. The original initiator of a MOBIKE SA sends an
+/// INFORMATIONAL request with UPDATE_SA_ADDRESSES, NAT detection for the new path and a fresh
+/// COOKIE2 (§3.5, §3.7); otherwise an empty INFORMATIONAL the peer follows (RFC 7296 §2.23).
 pub(crate) fn start_announce(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), Error> {
     let announced = sa.path;
-    if !sa.mobike.negotiated {
+    if !sends_updates(sa) {
         sa.mobike.cookie2 = None;
         return sa.request(
             ctx,
@@ -268,9 +274,10 @@ impl<'a> Request<'a> {
         Ok(request)
     }
 
-    /// Responder: acts on the request, which arrived on `arrival`. UPDATE_SA_ADDRESSES on a
-    /// MOBIKE SA moves the IKE SA (and with [`Event::PathChanged`] its CHILD SAs) there and
-    /// redoes NAT detection (§3.5); on an SA without MOBIKE it is ignored and counted as
+    /// Responder: acts on the request, which arrived on `arrival`. UPDATE_SA_ADDRESSES from the
+    /// original initiator of a MOBIKE SA moves the IKE SA (and with [`Event::PathChanged`] its
+    /// CHILD SAs) there and redoes NAT detection (§3.5); on an SA without MOBIKE, or from the
+    /// original responder (only the initiator decides, §3.3), it is ignored and counted as
     /// unexpected. Refuses with [`Error::UnexpectedNat`] when NO_NATS_ALLOWED names other
     /// addresses than the packet carried (§3.9); nothing changes then.
     pub(crate) fn apply(
@@ -283,7 +290,7 @@ impl<'a> Request<'a> {
         if !self.update {
             return Ok(());
         }
-        if !sa.mobike.negotiated {
+        if !sa.mobike.negotiated || sa.role == Role::Initiator {
             ctx.shared.counters.dropped_unexpected += 1;
             return Ok(());
         }
