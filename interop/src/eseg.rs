@@ -68,6 +68,8 @@ pub struct GatewaySettings {
     pub child_lifetime_secs: Option<u64>,
     /// `ike.liveness_interval_secs`.
     pub liveness_secs: u64,
+    /// `ike.mobike` (RFC 4555); `None` keeps the gateway's default (on).
+    pub mobike: Option<bool>,
 }
 
 impl Default for GatewaySettings {
@@ -80,6 +82,7 @@ impl Default for GatewaySettings {
             ike_lifetime_secs: None,
             child_lifetime_secs: None,
             liveness_secs: 5,
+            mobike: None,
         }
     }
 }
@@ -120,6 +123,9 @@ impl GatewaySettings {
         }
         if let Some(s) = self.child_lifetime_secs {
             text.push_str(&format!("child_lifetime_secs = {s}\n"));
+        }
+        if let Some(on) = self.mobike {
+            text.push_str(&format!("mobike = {on}\n"));
         }
         text
     }
