@@ -185,6 +185,9 @@ pub enum Event {
         path: Path,
         /// The announcement was a MOBIKE UPDATE_SA_ADDRESSES.
         mobike: bool,
+        /// We are behind a NAT on this path (e.g. to keep sending NAT keepalives): redetected
+        /// from the answer's NAT detection with MOBIKE, as before otherwise.
+        nat_local: bool,
     },
     /// The IKE SA is gone; nothing of it remains in the engine.
     Closed {

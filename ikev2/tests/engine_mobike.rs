@@ -61,6 +61,16 @@ fn path_changes(events: &[Event]) -> Vec<Path> {
         .collect()
 }
 
+fn confirmed_nat(events: &[Event]) -> Vec<bool> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PathConfirmed { nat_local, .. } => Some(*nat_local),
+            _ => None,
+        })
+        .collect()
+}
+
 fn confirmed(events: &[Event]) -> Vec<(Path, bool)> {
     events
         .iter()
@@ -170,6 +180,7 @@ fn migrate_sends_update_sa_addresses_and_the_responder_moves() {
     // The client learnt that the gateway followed.
     assert_eq!(path_changes(&pair.client_events), [new_path]);
     assert_eq!(confirmed(&pair.client_events), [(new_path, true)]);
+    assert_eq!(confirmed_nat(&pair.client_events), [false]);
     assert_eq!(pair.client.counters().address_updates, 1);
     assert_eq!(pair.client.path(sa), Some(new_path));
     // NAT detection was redone for the new path: still no NAT either way.
@@ -733,6 +744,7 @@ fn an_initiator_behind_a_nat_announces_a_new_nat_mapping_it_learns_from_a_livene
     pair.drive();
     assert_eq!(pair.client.counters().address_updates, 1);
     assert_eq!(pair.server.counters().address_updates, 1);
+    assert_eq!(confirmed_nat(&pair.client_events), [true]);
     let nat: IpAddr = "198.51.100.10".parse().unwrap();
     assert_eq!(pair.server.path(server).unwrap().remote.ip(), nat);
     assert_eq!(
@@ -771,4 +783,35 @@ fn only_the_original_initiator_sends_address_updates() {
     assert_eq!(pair.server.counters().address_updates, 0);
     assert!(pair.client.is_established(sa));
     assert_eq!(pair.client.path(sa).unwrap().remote, new_path.local);
+}
+
+#[test]
+fn moving_behind_a_nat_is_detected_by_both_sides_from_the_update() {
+    // RFC 4555 §3.5: NAT detection is redone with the update and its answer.
+    let mut pair = honest_pair();
+    let sa = pair.connect();
+    let server = server_sa(&pair);
+    assert_eq!(confirmed_nat(&pair.client_events), Vec::<bool>::new());
+    pair.nat = Some("203.0.113.44".parse().unwrap());
+    let new_path = moved(&pair, sa, "192.168.1.20:4500");
+    pair.client.migrate(pair.now, sa, new_path).unwrap();
+    pair.drive();
+    assert_eq!(confirmed(&pair.client_events), [(new_path, true)]);
+    assert_eq!(
+        confirmed_nat(&pair.client_events),
+        [true],
+        "client behind NAT"
+    );
+    let nat: IpAddr = "203.0.113.44".parse().unwrap();
+    assert_eq!(pair.server.path(server).unwrap().remote.ip(), nat);
+    // A later rebinding of that NAT: the server, which now sees the client behind a NAT,
+    // follows the liveness check itself, and the client announces the new mapping it learns
+    // from the answer (§3.8).
+    pair.nat = Some("203.0.113.45".parse().unwrap());
+    pair.client.check_liveness(pair.now, sa).unwrap();
+    pair.drive();
+    let rebound: IpAddr = "203.0.113.45".parse().unwrap();
+    assert_eq!(pair.server.path(server).unwrap().remote.ip(), rebound);
+    assert_eq!(path_changes(&pair.server_events).len(), 2);
+    assert_eq!(pair.server.counters().address_updates, 2);
 }

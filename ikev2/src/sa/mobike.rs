@@ -185,6 +185,7 @@ pub(crate) fn handle_announce_response(
             sa: sa.handle,
             path: announced,
             mobike: false,
+            nat_local: sa.nat_local,
         });
         return;
     };
@@ -216,6 +217,7 @@ pub(crate) fn handle_announce_response(
         sa: sa.handle,
         path: announced,
         mobike: true,
+        nat_local: sa.nat_local,
     });
 }
 
