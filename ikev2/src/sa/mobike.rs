@@ -19,14 +19,16 @@
 //! changed (§3.8): a MOBIKE responder not behind a NAT does not follow such changes on its own.
 //!
 //! Replays cannot move an SA back: only a request with the next message ID is processed, a
-//! retransmission gets the cached response and changes nothing (RFC 7296 §2.1), which is the
+//! retransmission gets the cached response and changes nothing (RFC 7296 §2.1, §2.3), which is the
 //! "newer than the last UPDATE_SA_ADDRESSES" rule of §3.5 for a window of one.
 //!
 //! We have one address per side, so ADDITIONAL_IP4/6_ADDRESS and NO_ADDITIONAL_ADDRESSES (§3.4)
 //! are checked for well-formedness and otherwise ignored; we never send them. The responder does
-//! not run its own return routability check before sending to the new address: the update is
-//! authenticated by the IKE SA (§3.7 allows omitting the check where peers are authenticated).
-//! CHILD SAs keep the UDP encapsulation they were installed with.
+//! not run its own return routability check before sending to the new address, although §3.7
+//! makes it a SHOULD (omitted only where peers are expected to behave): the update is
+//! authenticated, RFC 7296 §2.23 following moves just as readily without one, and waiting for
+//! it would cost a roaming client a round trip of downlink traffic. CHILD SAs keep the UDP
+//! encapsulation they were installed with.
 
 use std::net::{IpAddr, SocketAddr};
 
