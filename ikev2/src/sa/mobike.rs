@@ -385,6 +385,50 @@ impl<'a> Answer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Payload;
+
+    /// Whether a request holding one notify of `kind` with `length` octets of data parses.
+    fn parses(kind: NotifyType, length: usize) -> bool {
+        let data = vec![0xa5; length];
+        let payloads = [Payload::from(PayloadBody::Notify(Notify::new(kind, &data)))];
+        Request::parse(&View::new(&payloads)).is_ok()
+    }
+
+    #[test]
+    fn every_notify_length_is_accepted_exactly_when_rfc_4555_allows_it() {
+        for length in 0..=100 {
+            assert_eq!(
+                parses(NotifyType::Cookie2, length),
+                (8..=64).contains(&length),
+                "COOKIE2 {length}"
+            );
+            assert_eq!(
+                parses(NotifyType::NoNatsAllowed, length),
+                length == 12 || length == 36,
+                "NO_NATS_ALLOWED {length}"
+            );
+            assert_eq!(
+                parses(NotifyType::AdditionalIp4Address, length),
+                length == 4
+            );
+            assert_eq!(
+                parses(NotifyType::AdditionalIp6Address, length),
+                length == 16
+            );
+            assert_eq!(
+                parses(NotifyType::NatDetectionSourceIp, length),
+                length == 20
+            );
+            assert_eq!(
+                parses(NotifyType::NatDetectionDestinationIp, length),
+                length == 20
+            );
+            // Defined empty; extra data is ignored rather than refused.
+            assert!(parses(NotifyType::UpdateSaAddresses, length));
+            assert!(parses(NotifyType::NoAdditionalAddresses, length));
+            assert!(parses(NotifyType::MobikeSupported, length));
+        }
+    }
 
     #[test]
     fn no_nats_data_is_source_destination_then_ports() {
