@@ -132,9 +132,10 @@ pub struct Cli {
     pub first_transport: crate::ladder::Rung,
 
     /// How often the client checks which local address the kernel would use towards the gateway
-    /// (milliseconds; a route lookup, nothing is sent). When it changes (Wi-Fi to LTE) or a lost
-    /// route comes back, the IKE SA moves to the new address at once and keeps its inner address
-    /// (RFC 4555 style); on the TCP rungs a new connection is opened from it.
+    /// (milliseconds; a route lookup, nothing is sent), besides the checks that the kernel's
+    /// address and route change notifications trigger at once. When it changes (Wi-Fi to LTE)
+    /// or a lost route comes back, the IKE SA moves to the new address and keeps its inner
+    /// address (RFC 4555 style); on the TCP rungs a new connection is opened from it.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub roam_check_ms: u64,
 

@@ -56,6 +56,47 @@ fn status(cli: &Cli, json: bool) -> ExitCode {
         }
     } else {
         print!("{}", status::render_table(&report));
+        print!("{}", outer_paths(&report));
     }
     ExitCode::SUCCESS
+}
+
+/// One line per IKE SA with its outer path, `local -> gateway`: the local address is the one
+/// the client roams from and to (see `roaming`).
+fn outer_paths(report: &netio::dataplane::status::StatusReport) -> String {
+    report
+        .ike_sas
+        .iter()
+        .map(|sa| format!("outer path: {} -> {}\n", sa.local, sa.peer))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use netio::dataplane::status::{IkeSaStatus, StatusReport};
+
+    #[test]
+    fn status_shows_each_outer_path() {
+        let report = StatusReport {
+            ike_sas: vec![
+                IkeSaStatus {
+                    local: "192.0.2.40:41000".into(),
+                    peer: "192.0.2.1:4500".into(),
+                    ..IkeSaStatus::default()
+                },
+                IkeSaStatus {
+                    local: "192.0.2.40:52000".into(),
+                    peer: "192.0.2.1:80".into(),
+                    ..IkeSaStatus::default()
+                },
+            ],
+            ..StatusReport::default()
+        };
+        assert_eq!(
+            super::outer_paths(&report),
+            "outer path: 192.0.2.40:41000 -> 192.0.2.1:4500\n\
+             outer path: 192.0.2.40:52000 -> 192.0.2.1:80\n"
+        );
+        assert_eq!(super::outer_paths(&StatusReport::default()), "");
+    }
 }

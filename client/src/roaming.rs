@@ -12,9 +12,97 @@
 //! that there is no route at all and keep the SA while checking on. When a route comes back the
 //! SA moves even if the address is the same, because the old path may have broken meanwhile (a
 //! TCP connection reset, a NAT mapping gone).
+//!
+//! [`NetworkEvents`] wakes the run loop for a check as soon as the kernel reports an address,
+//! route or link change (rtnetlink), so a move is not left waiting for the next period; the
+//! periodic check stays, for kernels or sandboxes without those notifications.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd as _, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    self, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
+use nix::sys::time::TimeVal;
+use tokio::sync::mpsc;
+
+/// The rtnetlink groups whose messages mean "the way to the gateway may have changed": IPv4 and
+/// IPv6 addresses and routes, and links going up or down.
+const CHANGE_GROUPS: libc::c_int = libc::RTMGRP_LINK
+    | libc::RTMGRP_IPV4_IFADDR
+    | libc::RTMGRP_IPV4_ROUTE
+    | libc::RTMGRP_IPV6_IFADDR
+    | libc::RTMGRP_IPV6_ROUTE;
+
+/// Buffer for one notification read; longer ones are truncated, which is fine as they are not
+/// read.
+const NOTIFICATION_BUF: usize = 8192;
+
+/// How often (seconds) the notification thread looks whether the run loop is still there.
+const STOP_POLL_SECS: libc::time_t = 1;
+
+/// Address, route and link change notifications from the kernel (rtnetlink multicast), read
+/// by a thread of their own. The messages are not parsed: each only means "check now", so
+/// nothing in them is trusted, and a burst of them makes one wake-up.
+#[derive(Debug)]
+pub struct NetworkEvents {
+    changes: mpsc::Receiver<()>,
+}
+
+impl NetworkEvents {
+    /// Subscribes to the change notifications and starts the thread that reads them; it ends
+    /// within [`STOP_POLL_SECS`] of this value being dropped.
+    pub fn open() -> io::Result<Self> {
+        let fd = socket::socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )?;
+        let groups = u32::try_from(CHANGE_GROUPS).map_err(io::Error::other)?;
+        socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, groups))?;
+        socket::setsockopt(
+            &fd,
+            sockopt::ReceiveTimeout,
+            &TimeVal::new(STOP_POLL_SECS, 0),
+        )?;
+        let (signal, changes) = mpsc::channel(1);
+        std::thread::Builder::new()
+            .name("eseg-netlink".into())
+            .spawn(move || read_notifications(&fd, &signal))?;
+        Ok(Self { changes })
+    }
+
+    /// Waits until a change was reported since the last call; `Err` when the notifications
+    /// stopped (logged by the thread).
+    pub async fn changed(&mut self) -> io::Result<()> {
+        self.changes
+            .recv()
+            .await
+            .ok_or_else(|| io::Error::other("address change notifications stopped"))
+    }
+}
+
+/// Turns notifications into wake-ups until the receiver is gone or the socket fails.
+fn read_notifications(fd: &OwnedFd, signal: &mpsc::Sender<()>) {
+    let mut buf = [0u8; NOTIFICATION_BUF];
+    while !signal.is_closed() {
+        match socket::recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            // An overrun lost notifications: that, too, means something changed. A full channel
+            // already holds a wake-up.
+            Ok(_) | Err(Errno::ENOBUFS) => {
+                let _ = signal.try_send(());
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read address change notifications");
+                return;
+            }
+        }
+    }
+}
 
 /// The local address the kernel would pick as source towards `target` now; `Err` when there is
 /// no route (link down, address gone). Sends nothing: connecting a UDP socket only looks up the
@@ -176,6 +264,39 @@ mod tests {
             source_towards(target).unwrap(),
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         );
+    }
+
+    #[test]
+    fn an_address_change_is_notified() {
+        // A namespace of our own, so the address added below touches nothing else. Needs
+        // CAP_SYS_ADMIN; without it there is nothing to check.
+        let (events, added) = match std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let mut events = NetworkEvents::open().ok()?;
+            let added = std::process::Command::new("ip")
+                .args(["addr", "add", "192.0.2.9/32", "dev", "lo"])
+                .status()
+                .ok()?;
+            let woke = runtime.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(5), events.changed()).await
+            });
+            Some((woke.map(|r| r.is_ok()), added.success()))
+        })
+        .join()
+        .unwrap()
+        {
+            Some(result) => result,
+            None => {
+                eprintln!("no CAP_SYS_ADMIN or no `ip`: cannot change addresses in a namespace");
+                return;
+            }
+        };
+        assert!(added, "ip addr add failed");
+        assert_eq!(events, Ok(true), "no notification within 5 s");
     }
 
     #[test]

@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::Settings;
 use crate::ladder::{self, Ladder, Rung};
-use crate::roaming::{self, Roam, RoamWatch};
+use crate::roaming::{self, NetworkEvents, Roam, RoamWatch};
 use crate::routes::tunnel_routes;
 use netio::clock;
 
@@ -49,6 +49,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// IKE messages queued between the receiver and the control task.
 const IKE_QUEUE: usize = 256;
+
+/// How often a pending move to a new TCP connection looks whether the transport serves it.
+const TCP_MOVE_POLL: Duration = Duration::from_millis(5);
+
+/// How long a move to a new TCP connection waits for the transport to serve it before the IKE
+/// SA moves anyway (its first message may then need a retransmission).
+const TCP_MOVE_WAIT: Duration = Duration::from_secs(1);
 
 /// How the client ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -59,6 +66,14 @@ pub enum Outcome {
     TunnelDown,
 }
 
+/// The next address, route or link change, or never without notifications.
+async fn network_changed(events: Option<&mut NetworkEvents>) -> std::io::Result<()> {
+    match events {
+        Some(events) => events.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs the client until a signal (or, with `--once`, until the tunnel is gone).
 pub fn run(settings: Settings, status_socket: PathBuf) -> Result<Outcome, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -66,6 +81,22 @@ pub fn run(settings: Settings, status_socket: PathBuf) -> Result<Outcome, String
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async { Client::start(settings, status_socket)?.serve().await })
+}
+
+/// A new TCP connection attached for the established IKE SA, which the transport may not serve
+/// yet: it takes over the connection id on its own task. Moving the SA before that would send
+/// the move's first IKE message on the old connection (or nowhere) and leave it to a
+/// retransmission, seconds later.
+#[derive(Debug, Clone, Copy)]
+struct TcpMove {
+    /// The IKE SA's path on the new connection.
+    path: Path,
+    /// Whether the old connection under the id is closed (or there was none).
+    old_gone: bool,
+    /// When to look again.
+    next_check: Instant,
+    /// When to move without waiting any longer.
+    give_up_at: Instant,
 }
 
 /// The tunnel as it stands.
@@ -100,6 +131,10 @@ struct Client {
     udp_deadline: Option<Instant>,
     /// When to reopen the broken TCP connection of an established IKE SA.
     tcp_resume_at: Option<Instant>,
+    /// The IKE SA waits to move to a new TCP connection.
+    tcp_move: Option<TcpMove>,
+    /// The data plane's shared state (here: which TCP connections the transport serves).
+    shared: Arc<Shared>,
 }
 
 impl Client {
@@ -186,6 +221,8 @@ impl Client {
             tcp_rx,
             udp_deadline: None,
             tcp_resume_at: None,
+            tcp_move: None,
+            shared: Arc::clone(&shared),
             driver: Driver::new(endpoint, sockets, shared, clock::now, "client"),
             peer: Arc::new(peer),
             settings,
@@ -208,6 +245,11 @@ impl Client {
         let mut nat_keepalive = tokio::time::interval(NAT_KEEPALIVE_INTERVAL);
         let mut roam_check = tokio::time::interval(self.settings.roam_check);
         roam_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut network_events = NetworkEvents::open()
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "no address change notifications; checking periodically only")
+            })
+            .ok();
         let mut shutdown_at: Option<Instant> = None;
         let mut outcome = Outcome::Stopped;
         loop {
@@ -219,11 +261,21 @@ impl Client {
                 Some(event) = self.tcp_rx.recv() => self.on_tcp_event(event),
                 () = sleep_until(self.udp_deadline) => self.udp_unanswered(),
                 () = sleep_until(self.tcp_resume_at) => self.resume_tcp(),
+                () = sleep_until(self.tcp_move.map(|m| m.next_check)) => self.finish_tcp_move(),
                 () = sleep_until(self.driver.next_timeout()) => self.driver.handle_timeout(),
                 () = sleep_until(self.reconnect_at), if shutdown_at.is_none() => self.connect(),
                 _ = activity.tick() => self.driver.report_activity(),
                 _ = nat_keepalive.tick() => self.driver.send_nat_keepalives(),
                 _ = roam_check.tick(), if shutdown_at.is_none() => self.check_roaming(),
+                changed = network_changed(network_events.as_mut()), if shutdown_at.is_none() => {
+                    match changed {
+                        Ok(()) => self.check_roaming(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "address change notifications failed; checking periodically only");
+                            network_events = None;
+                        }
+                    }
+                }
                 Some(reply) = self.status_rx.recv() => {
                     let _ = reply.send(self.driver.status());
                 }
@@ -325,10 +377,19 @@ impl Client {
         match event {
             TcpEvent::Ike { path, message } => self.driver.handle_message(path, &message),
             TcpEvent::Closed { connection, cause } => {
+                if connection != ladder::CONNECTION {
+                    return;
+                }
+                // While a move waits, the first close is the old connection's: expected.
+                if let Some(pending) = self.tcp_move.as_mut().filter(|m| !m.old_gone) {
+                    pending.old_gone = true;
+                    return;
+                }
                 let on_tcp = self.ladder.current() != Rung::Udp;
                 // A connection we replaced ourselves is no loss.
-                let lost = connection == ladder::CONNECTION && cause != CloseCause::Replaced;
+                let lost = cause != CloseCause::Replaced;
                 if lost && on_tcp && self.tunnel.established {
+                    self.tcp_move = None;
                     tracing::warn!(%cause, "TCP connection to the gateway lost; reconnecting to continue the IKE SA");
                     self.tcp_resume_at = Some(self.driver.now());
                 }
@@ -345,18 +406,47 @@ impl Client {
         let Some(sa) = self.tunnel.sa.filter(|_| self.tunnel.established) else {
             return;
         };
+        let old_gone = !self.shared.tcp.contains(ladder::CONNECTION);
         match self.attach_stream(self.ladder.current()) {
             Ok(path) => {
-                let now = self.driver.now();
-                if let Err(e) = self.driver.endpoint_mut().migrate(now, sa, path) {
-                    tracing::debug!(error = %e, "moving the IKE SA to the new connection");
-                }
                 tracing::info!(sa = %sa, local = %path.local, "IKE SA continues on a new TCP connection");
+                let now = self.driver.now();
+                self.tcp_move = Some(TcpMove {
+                    path,
+                    old_gone,
+                    next_check: now,
+                    give_up_at: now + TCP_MOVE_WAIT,
+                });
+                self.finish_tcp_move();
             }
             Err(why) => {
                 tracing::warn!(reason = %why, "TCP reconnect failed; retrying");
                 self.tcp_resume_at = Some(self.driver.now() + Duration::from_secs(1));
             }
+        }
+    }
+
+    /// Moves the IKE SA to its new TCP connection once the transport serves it (the old one
+    /// closed and the id registered again), or once [`TCP_MOVE_WAIT`] is over.
+    fn finish_tcp_move(&mut self) {
+        let Some(mut pending) = self.tcp_move.take() else {
+            return;
+        };
+        let now = self.driver.now();
+        let served = pending.old_gone && self.shared.tcp.contains(ladder::CONNECTION);
+        if !served && now < pending.give_up_at {
+            pending.next_check = now + TCP_MOVE_POLL;
+            self.tcp_move = Some(pending);
+            return;
+        }
+        if !served {
+            tracing::debug!("the new TCP connection is not served yet; moving the IKE SA anyway");
+        }
+        let Some(sa) = self.tunnel.sa.filter(|_| self.tunnel.established) else {
+            return;
+        };
+        if let Err(e) = self.driver.endpoint_mut().migrate(now, sa, pending.path) {
+            tracing::debug!(error = %e, "moving the IKE SA to the new connection");
         }
     }
 
@@ -430,6 +520,9 @@ impl Client {
             }
             Event::VirtualIp { assigned, .. } => self.configure(assigned),
             Event::IkeSaRekeyed { .. } => tracing::info!("IKE SA rekeyed"),
+            Event::PathConfirmed { path, mobike, .. } => {
+                tracing::info!(local = %path.local, mobike, "the gateway follows the new path");
+            }
             Event::ChildSaInstalled(child) => {
                 let routes = tunnel_routes(&child.ts_remote, self.settings.gateway.ip());
                 for route in routes {
@@ -448,6 +541,7 @@ impl Client {
                 self.tunnel = Tunnel::default();
                 self.udp_deadline = None;
                 self.tcp_resume_at = None;
+                self.tcp_move = None;
                 self.ladder.restart();
                 if shutting_down {
                     return true;
