@@ -31,10 +31,22 @@ const LTE_OFFSET: u32 = 40;
 /// Where the echo session's listener sits on the client's inner address.
 const ECHO_PORT: u16 = 5060;
 
+/// How the client changes networks.
+#[derive(Debug, Clone, Copy)]
+enum Handover {
+    /// The new address arrives, then the old one goes (a phone that brings LTE up before Wi-Fi
+    /// drops).
+    MakeBeforeBreak,
+    /// The old address goes, the client has no route to the gateway for this long, then the
+    /// new address arrives.
+    BreakBeforeMake(Duration),
+}
+
 /// What one move showed.
 #[derive(Debug)]
 struct Move {
-    /// From deleting the old address until the gateway's status shows the new peer address.
+    /// From the moment a route to the gateway exists from the new address (the old address
+    /// deleted, or the new one added after a gap) until the gateway's status shows it.
     gateway_followed: Duration,
 }
 
@@ -58,10 +70,10 @@ fn ip_of(address: &str) -> IpAddr {
         .unwrap_or_else(|| panic!("no IP in the address {address:?}"))
 }
 
-/// Moves the client's outer address from `from` to `to` as a network change does (the new
-/// address arrives, the old one goes) and waits until the gateway's IKE SA shows `to`; checks
-/// that it is the same IKE SA with the same CHILD SA and that the client's tunnel is unchanged.
-fn move_client(s: &Scenario, from: Ipv4Addr, to: Ipv4Addr) -> Move {
+/// Moves the client's outer address from `from` to `to` as a network change does and waits
+/// until the gateway's IKE SA shows `to`; checks that it is the same IKE SA with the same CHILD
+/// SA and that the client's tunnel is unchanged.
+fn move_client(s: &Scenario, from: Ipv4Addr, to: Ipv4Addr, handover: Handover) -> Move {
     let prefix = s.lab.addresses().lan.prefix_len();
     let dev = lab::ifname::CLIENT;
     let gateway_before = only_sa(&s.gateway_status());
@@ -69,14 +81,30 @@ fn move_client(s: &Scenario, from: Ipv4Addr, to: Ipv4Addr) -> Move {
     assert_eq!(ip_of(&gateway_before.peer), IpAddr::V4(from));
     assert_eq!(ip_of(&client_before.local), IpAddr::V4(from));
 
-    s.ip(
-        Host::Client(0),
-        &["addr", "add", &format!("{to}/{prefix}"), "dev", dev],
-    );
-    s.ip(
-        Host::Client(0),
-        &["addr", "del", &format!("{from}/{prefix}"), "dev", dev],
-    );
+    let add = ["addr", "add", &format!("{to}/{prefix}"), "dev", dev];
+    let del = ["addr", "del", &format!("{from}/{prefix}"), "dev", dev];
+    match handover {
+        Handover::MakeBeforeBreak => {
+            s.ip(Host::Client(0), &add);
+            s.ip(Host::Client(0), &del);
+        }
+        Handover::BreakBeforeMake(gap) => {
+            s.ip(Host::Client(0), &del);
+            std::thread::sleep(gap);
+            let client = s.clients[0].as_ref().expect("client running");
+            assert!(
+                client
+                    .stderr()
+                    .contains("no route to the gateway; keeping the IKE SA"),
+                "the client did not notice that its route went:\n{}",
+                client.stderr()
+            );
+            let kept = only_sa(&s.client_status(0));
+            assert_eq!(kept.handle, client_before.handle, "the IKE SA is kept");
+            assert_eq!(kept.state, "established");
+            s.ip(Host::Client(0), &add);
+        }
+    }
     let moved_at = wall_clock();
     let followed = Scenario::wait_until(MOVE_LIMIT, || {
         s.gateway_status()
@@ -208,8 +236,9 @@ impl EchoSession {
 }
 
 /// Client up on `transport` with liveness far away, an echo session from the core running,
-/// then Wi-Fi -> LTE -> Wi-Fi; after each move the session must go on.
-fn roams_and_keeps_its_sessions(transport: &str) {
+/// then Wi-Fi -> LTE -> Wi-Fi with `to_lte` and `back` as the handovers; after each move the
+/// session must go on.
+fn roams_and_keeps_its_sessions(transport: &str, to_lte: Handover, back: Handover) {
     let mut s = Scenario::new(1, "");
     let dev = lab::ifname::CLIENT;
     // The kernel deletes every other address of a subnet with its first one, unless told to
@@ -246,7 +275,7 @@ fn roams_and_keeps_its_sessions(transport: &str) {
     let moves = std::thread::scope(|scope| {
         let echo = scope.spawn(|| session.run());
         let mut moves = Vec::new();
-        for (from, to) in [(wifi, lte), (lte, wifi)] {
+        for (from, to, handover) in [(wifi, lte, to_lte), (lte, wifi, back)] {
             // Some echoes before the move, so that the session is known to run.
             assert!(
                 Scenario::wait_until(Duration::from_secs(5), || {
@@ -258,7 +287,7 @@ fn roams_and_keeps_its_sessions(transport: &str) {
                 "the echo session does not run before {from} -> {to}: {:?}",
                 session.failure()
             );
-            let moved = move_client(&s, from, to);
+            let moved = move_client(&s, from, to, handover);
             let after_move = wall_clock();
             let resumed = Scenario::wait_until(ECHO_RESUME_LIMIT, || {
                 session.echoes_after(after_move) >= 5 || session.failure().is_some()
@@ -269,7 +298,7 @@ fn roams_and_keeps_its_sessions(transport: &str) {
                 session.failure()
             );
             eprintln!(
-                "roaming over {transport}: {from} -> {to}: gateway followed in {:?}",
+                "roaming over {transport}: {from} -> {to} ({handover:?}): gateway followed in {:?}",
                 moved.gateway_followed
             );
             moves.push(moved);
@@ -314,12 +343,34 @@ fn roams_and_keeps_its_sessions(transport: &str) {
     );
 }
 
+/// How long the client has no address at all in the break-before-make tests: several address
+/// checks and some TCP retransmissions of the echo session, far below the liveness interval.
+const NO_ROUTE_GAP: Duration = Duration::from_secs(2);
+
 #[test]
 fn udp_tunnel_follows_the_clients_new_address_and_back() {
-    roams_and_keeps_its_sessions("udp");
+    roams_and_keeps_its_sessions("udp", Handover::MakeBeforeBreak, Handover::MakeBeforeBreak);
 }
 
 #[test]
 fn tcp_tunnel_follows_the_clients_new_address_and_back() {
-    roams_and_keeps_its_sessions("tcp");
+    roams_and_keeps_its_sessions("tcp", Handover::MakeBeforeBreak, Handover::MakeBeforeBreak);
+}
+
+#[test]
+fn udp_tunnel_waits_out_a_time_without_any_route() {
+    roams_and_keeps_its_sessions(
+        "udp",
+        Handover::BreakBeforeMake(NO_ROUTE_GAP),
+        Handover::MakeBeforeBreak,
+    );
+}
+
+#[test]
+fn tcp_tunnel_waits_out_a_time_without_any_route() {
+    roams_and_keeps_its_sessions(
+        "tcp",
+        Handover::BreakBeforeMake(NO_ROUTE_GAP),
+        Handover::MakeBeforeBreak,
+    );
 }
