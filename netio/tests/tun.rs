@@ -201,17 +201,24 @@ fn multi_queue_device_spreads_flows_and_reads_non_blocking() {
             .send_to(b"flow", (a.pool.hosts().nth(7).expect("test setup"), port))
             .expect("test setup");
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // Read both queues until all 64 have come out (forwarding them may take a while on a loaded
+    // machine), for at most about 5 s.
     let mut per_queue = [0usize; 2];
-    for (i, q) in queues.iter().enumerate() {
-        loop {
-            match q.read(&mut buf) {
-                Ok(n) if n > 20 && buf[0] >> 4 == 4 && buf[9] == 17 => per_queue[i] += 1,
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) => panic!("{e}"),
+    for _ in 0..500 {
+        for (i, q) in queues.iter().enumerate() {
+            loop {
+                match q.read(&mut buf) {
+                    Ok(n) if n > 20 && buf[0] >> 4 == 4 && buf[9] == 17 => per_queue[i] += 1,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
             }
         }
+        if per_queue[0] + per_queue[1] >= 64 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(per_queue[0] + per_queue[1], 64, "{per_queue:?}");
     assert!(per_queue[0] > 0 && per_queue[1] > 0, "{per_queue:?}");
