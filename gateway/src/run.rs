@@ -131,6 +131,11 @@ async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
     endpoint_config.cookie_threshold =
         usize::try_from(config.cookie_threshold).unwrap_or(usize::MAX);
     endpoint_config.mobike = config.mobike;
+    endpoint_config.retransmit = config.retransmit;
+    tracing::info!(
+        "a dead client's SAs and inner address are released within {:.1} s of its last packet",
+        config.dead_peer_hold_limit().as_secs_f64()
+    );
     let pool = AddressPool::new(config.pool);
     endpoint_config.max_ike_sas = ike_sa_limit(&endpoint_config, pool.capacity());
     let endpoint = Endpoint::new(endpoint_config, Box::new(pool));

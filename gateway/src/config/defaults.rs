@@ -47,6 +47,12 @@ pub const IKE_LIFETIME_SECS: u64 = 4 * 3600;
 pub const CHILD_LIFETIME_SECS: u64 = 3600;
 /// Seconds without traffic from a peer before a liveness check (RFC 7296 §2.4).
 pub const LIVENESS_INTERVAL_SECS: u64 = 30;
+/// Milliseconds before the first retransmission of an unanswered IKE request (RFC 7296 §2.1);
+/// each further wait is 1.8 times longer. The engine's (and strongSwan's) default.
+pub const RETRANSMIT_INITIAL_MS: u64 = 4000;
+/// Retransmissions of an unanswered IKE request before the peer is declared dead and its IKE SA,
+/// CHILD SAs and inner address are released. The engine's (and strongSwan's) default.
+pub const RETRANSMIT_TRIES: u32 = 5;
 /// Half-open IKE SAs before IKE_SA_INIT requires a COOKIE (RFC 7296 §2.6).
 pub const COOKIE_THRESHOLD: u32 = 64;
 /// Offer and accept MOBIKE (RFC 4555), so a client that changes network keeps its IKE SA and

@@ -19,6 +19,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use subtle::ConstantTimeEq as _;
 
+use ikev2::config::RetransmitConfig;
 use ikev2::crypto::Secret;
 use ikev2::identity::{Identity, IdentityPattern};
 use ikev2::proposal::{EspProposal, IkeProposal};
@@ -84,6 +85,10 @@ pub struct Config {
     pub child_lifetime: Duration,
     /// Idle time before a liveness check.
     pub liveness_interval: Duration,
+    /// Retransmission of unanswered IKE requests, liveness checks included (RFC 7296 §2.1): the
+    /// first wait and the number of retransmissions come from the file, the growth factor is the
+    /// engine's (1.8).
+    pub retransmit: RetransmitConfig,
     /// Half-open SAs before cookies are required.
     pub cookie_threshold: u32,
     /// MOBIKE (RFC 4555): clients may move their IKE SA to a new address with
@@ -107,6 +112,15 @@ impl Config {
                 SocketAddr::new(*ip, self.natt_port),
             )
         })
+    }
+
+    /// The longest a dead client's IKE SA, CHILD SAs and inner address are kept after the last
+    /// packet it sent: [`Config::liveness_interval`] of silence before the liveness check
+    /// (<https://www.rfc-editor.org/rfc/rfc7296#section-2.4>), then the retransmission schedule
+    /// until the check is given up (<https://www.rfc-editor.org/rfc/rfc7296#section-2.1>).
+    /// With the defaults: 30 s + 4 s x (1 + 1.8 + ... + 1.8^5) = 30 s + 165.06 s = 195.06 s.
+    pub fn dead_peer_hold_limit(&self) -> Duration {
+        self.liveness_interval + self.retransmit.give_up_after()
     }
 
     /// Whether the built-in lab PSK is in use (the gateway warns loudly).

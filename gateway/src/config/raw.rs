@@ -67,6 +67,8 @@ pub struct RawIke {
     pub ike_lifetime_secs: Option<Spanned<u64>>,
     pub child_lifetime_secs: Option<Spanned<u64>>,
     pub liveness_interval_secs: Option<Spanned<u64>>,
+    pub retransmit_initial_ms: Option<Spanned<u64>>,
+    pub retransmit_tries: Option<Spanned<u32>>,
     pub cookie_threshold: Option<Spanned<u32>>,
     pub mobike: Option<bool>,
 }

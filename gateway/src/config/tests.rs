@@ -149,3 +149,82 @@ fn mobike_is_on_by_default_and_can_be_turned_off() {
     assert_eq!(errs[0].location.expect("location").line, 3, "{errs:#?}");
     assert!(errs[0].to_string().contains("mobike"), "{}", errs[0]);
 }
+
+#[test]
+fn retransmit_defaults_are_the_engines() {
+    let builtin = Config::builtin();
+    assert_eq!(
+        builtin.retransmit,
+        ikev2::config::RetransmitConfig::default()
+    );
+    assert_eq!(
+        Config::from_toml(EXAMPLE).unwrap().retransmit,
+        builtin.retransmit
+    );
+    // 30 s idle, then 4 s x (1 + 1.8 + 1.8^2 + 1.8^3 + 1.8^4 + 1.8^5) = 165.06 s of retries.
+    let hold = builtin.dead_peer_hold_limit().as_secs_f64();
+    assert!((hold - 195.061_12).abs() < 1e-3, "{hold}");
+}
+
+#[test]
+fn retransmit_keys_set_the_schedule_and_the_hold_limit() {
+    let config = Config::from_toml(
+        "[ike]\nliveness_interval_secs = 2\nretransmit_initial_ms = 500\nretransmit_tries = 3\n",
+    )
+    .unwrap();
+    assert_eq!(config.retransmit.initial, Duration::from_millis(500));
+    assert_eq!(config.retransmit.tries, 3);
+    assert_eq!(config.retransmit.timeout(1), Duration::from_millis(900));
+    // 2 s + 0.5 s x (1 + 1.8 + 3.24 + 5.832) = 2 s + 5.936 s.
+    assert_eq!(config.dead_peer_hold_limit(), Duration::from_millis(7936));
+    // The second example in example.toml: 10 s + 1 s x 11.872.
+    let config = Config::from_toml(
+        "[ike]\nliveness_interval_secs = 10\nretransmit_initial_ms = 1000\nretransmit_tries = 3\n",
+    )
+    .unwrap();
+    assert_eq!(config.dead_peer_hold_limit(), Duration::from_millis(21_872));
+}
+
+#[test]
+fn nonsense_retransmit_schedules_are_rejected_with_a_location() {
+    for (text, key, line, needle) in [
+        (
+            "[ike]\nretransmit_tries = 0\n",
+            "ike.retransmit_tries",
+            2,
+            "out of range 1..=20",
+        ),
+        (
+            "[ike]\ncookie_threshold = 64\nretransmit_initial_ms = 10\n",
+            "ike.retransmit_initial_ms",
+            3,
+            "out of range 100..=60000",
+        ),
+        (
+            "[ike]\nretransmit_initial_ms = 60000\nretransmit_tries = 8\n",
+            "ike.retransmit_tries",
+            3,
+            "over the limit of 3600 s",
+        ),
+        (
+            "[ike]\nretransmit_tries = 12\n",
+            "ike.retransmit_tries",
+            2,
+            "give up after",
+        ),
+    ] {
+        let errs = errors(text);
+        assert_eq!(errs.len(), 1, "{text}: {errs:#?}");
+        assert_eq!(errs[0].key.as_deref(), Some(key), "{text}: {errs:#?}");
+        let location = errs[0].location.expect("location");
+        assert_eq!(location.line, line, "{text}: {errs:#?}");
+        // The value, right after `name = `.
+        let value_column = key.len() - "ike.".len() + " = ".len() + 1;
+        assert_eq!(location.column, value_column, "{text}");
+        assert!(errs[0].to_string().contains(needle), "{text}: {}", errs[0]);
+    }
+    let longest = Config::from_toml("[ike]\nretransmit_initial_ms = 60000\nretransmit_tries = 5\n")
+        .unwrap()
+        .retransmit;
+    assert!(longest.give_up_after() <= Duration::from_secs(3600));
+}

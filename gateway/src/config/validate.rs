@@ -1,8 +1,12 @@
 //! Turning the file as written ([`RawConfig`]) into a [`Config`], section by section: every key
 //! checked, every mistake recorded (see [`Validator`]), built-in defaults for what is absent.
 
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
 use ipnet::Ipv4Net;
 
+use ikev2::config::RetransmitConfig;
 use ikev2::crypto::Secret;
 use ikev2::identity::{Identity, IdentityPattern};
 
@@ -13,6 +17,15 @@ use crate::tcp_listener::{self, TcpSettings};
 
 /// One day in seconds, for lifetime ranges.
 const DAY_SECS: u64 = 24 * 3600;
+/// `ike.retransmit_initial_ms`: below 100 ms an ordinary round trip over a loaded mobile network
+/// would already count as a loss (the same floor as eseg-client's `--retransmit-initial-ms`).
+const RETRANSMIT_INITIAL_MS: RangeInclusive<u64> = 100..=60_000;
+/// `ike.retransmit_tries`: at least one retransmission, so one lost datagram does not end a
+/// client's IKE SA.
+const RETRANSMIT_TRIES: RangeInclusive<u32> = 1..=20;
+/// The longest a retransmission schedule may run before it gives up; longer schedules hold a dead
+/// client's inner address for hours.
+const MAX_RETRANSMIT_GIVE_UP: Duration = Duration::from_secs(3600);
 
 impl Validator<'_> {
     /// Checks every section; errors are collected in `self.errors`.
@@ -118,6 +131,7 @@ impl Validator<'_> {
                 1..=3600,
                 defaults::LIVENESS_INTERVAL_SECS,
             ),
+            retransmit: self.retransmit(i.retransmit_initial_ms, i.retransmit_tries),
             cookie_threshold: self.ranged(
                 "ike.cookie_threshold",
                 i.cookie_threshold,
@@ -127,6 +141,56 @@ impl Validator<'_> {
             mobike: i.mobike.unwrap_or(defaults::MOBIKE),
             tcp: self.tcp(raw.tcp),
         }
+    }
+
+    /// `ike.retransmit_initial_ms` and `ike.retransmit_tries`: the engine's retransmission
+    /// schedule (its 1.8 growth factor kept), each key in its range and the whole schedule given
+    /// up within [`MAX_RETRANSMIT_GIVE_UP`].
+    fn retransmit(
+        &mut self,
+        initial_ms: Option<toml::Spanned<u64>>,
+        tries: Option<toml::Spanned<u32>>,
+    ) -> RetransmitConfig {
+        let span = tries
+            .as_ref()
+            .map(toml::Spanned::span)
+            .or_else(|| initial_ms.as_ref().map(toml::Spanned::span));
+        let initial_ms = self.ranged(
+            "ike.retransmit_initial_ms",
+            initial_ms,
+            RETRANSMIT_INITIAL_MS,
+            defaults::RETRANSMIT_INITIAL_MS,
+        );
+        let tries = self.ranged(
+            "ike.retransmit_tries",
+            tries,
+            RETRANSMIT_TRIES,
+            defaults::RETRANSMIT_TRIES,
+        );
+        let schedule = RetransmitConfig {
+            initial: Duration::from_millis(initial_ms),
+            tries,
+            ..RetransmitConfig::default()
+        };
+        let give_up = schedule.give_up_after();
+        if give_up > MAX_RETRANSMIT_GIVE_UP {
+            self.error(
+                "ike.retransmit_tries",
+                span,
+                format!(
+                    "{tries} retransmissions from {initial_ms} ms give up after {} s, over the \
+                     limit of {} s",
+                    give_up.as_secs(),
+                    MAX_RETRANSMIT_GIVE_UP.as_secs()
+                ),
+            );
+            return RetransmitConfig {
+                initial: Duration::from_millis(defaults::RETRANSMIT_INITIAL_MS),
+                tries: defaults::RETRANSMIT_TRIES,
+                ..schedule
+            };
+        }
+        schedule
     }
 
     /// `clients.pool`: a prefix with room for the gateway's address and some clients.
