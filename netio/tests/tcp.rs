@@ -63,6 +63,22 @@ fn a_restarted_listener_rebinds_its_port_at_once() {
     drop(accepted);
     drop(client);
     drop(listener);
+    // Another test thread that is starting a program right now holds a copy of every open
+    // descriptor until the program is executed, which keeps the old listener listening for a
+    // moment (and a bind then fails however the socket is set up): wait until it is gone.
+    let filter = format!("sport = :{}", bind.port());
+    let old_listener_gone = (0..50).any(|_| {
+        let listening = lab
+            .exec_checked(Host::Gateway, &["ss", "-H", "-ltn", &filter])
+            .unwrap()
+            .stdout;
+        let gone = listening.trim().is_empty();
+        if !gone {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        gone
+    });
+    assert!(old_listener_gone, "the old listener stayed open");
     let again = lab.run_in(Host::Gateway, || listen(bind, 16)).unwrap();
     assert!(again.is_ok(), "{again:?}");
 }
