@@ -70,6 +70,12 @@ pub struct GatewaySettings {
     pub liveness_secs: u64,
     /// `ike.mobike` (RFC 4555); `None` keeps the gateway's default (on).
     pub mobike: Option<bool>,
+    /// `clients.pool`; `None` gives clients the lab's whole pool.
+    pub pool: Option<String>,
+    /// `ike.retransmit_initial_ms`; `None` keeps the gateway's default (4000).
+    pub retransmit_initial_ms: Option<u64>,
+    /// `ike.retransmit_tries`; `None` keeps the gateway's default (5).
+    pub retransmit_tries: Option<u32>,
 }
 
 impl Default for GatewaySettings {
@@ -83,6 +89,9 @@ impl Default for GatewaySettings {
             child_lifetime_secs: None,
             liveness_secs: 5,
             mobike: None,
+            pool: None,
+            retransmit_initial_ms: None,
+            retransmit_tries: None,
         }
     }
 }
@@ -100,7 +109,7 @@ impl GatewaySettings {
             "[gateway]\nidentity = \"{GATEWAY_ID}\"\nstatus_socket = \"{}\"\n\n\
              [clients]\npool = \"{}\"\ndns = [\"{}\"]\npcscf = [\"{}\"]\nprotected_subnets = [\"{}\"]\n\n",
             socket.display(),
-            a.pool,
+            self.pool.clone().unwrap_or_else(|| a.pool.to_string()),
             a.dns,
             a.pcscf,
             a.protected
@@ -126,6 +135,12 @@ impl GatewaySettings {
         }
         if let Some(on) = self.mobike {
             text.push_str(&format!("mobike = {on}\n"));
+        }
+        if let Some(ms) = self.retransmit_initial_ms {
+            text.push_str(&format!("retransmit_initial_ms = {ms}\n"));
+        }
+        if let Some(tries) = self.retransmit_tries {
+            text.push_str(&format!("retransmit_tries = {tries}\n"));
         }
         text
     }
