@@ -456,6 +456,10 @@ impl Client {
         let Some(sa) = self.tunnel.sa.filter(|_| self.tunnel.established) else {
             return;
         };
+        if self.tcp_move.is_some() {
+            // A move to a new TCP connection is under way; its path is not the SA's yet.
+            return;
+        }
         let (Some(far_end), Some(path)) =
             (self.tunnel.far_end, self.driver.endpoint_mut().path(sa))
         else {
