@@ -158,6 +158,14 @@ fn eseg_gateway_detects_a_dead_strongswan_client() {
         sas[0].virtual_ip.clone()
     };
     assert_eq!(virtual_ip(&gateway), Some(only_address.to_string()));
+    // The gateway states the same bound, from its own settings.
+    let bound = eseg_gateway_dpd_bound();
+    let stated = format!("released within {:.1} s", bound.as_secs_f64());
+    assert!(
+        gateway.log().contains(&stated),
+        "{stated}:\n{}",
+        gateway.log()
+    );
 
     // strongSwan answers the gateway's liveness checks: the SA outlives a few intervals.
     std::thread::sleep(Duration::from_secs(GATEWAY_LIVENESS_SECS * 3));
@@ -170,7 +178,6 @@ fn eseg_gateway_detects_a_dead_strongswan_client() {
 
     client.kill().expect("kill charon");
     let killed = stopwatch();
-    let bound = eseg_gateway_dpd_bound();
     gateway
         .wait_for_status(
             "eseg-gateway to drop the dead client's SAs",
