@@ -399,7 +399,9 @@ fn a_without_mobike_at_eseg_gateway_strongswan_makes_a_new_ike_sa() {
         client.log()
     );
     let before = only_sa(&client);
-    let handle_before = gateway.status().expect("gateway status").ike_sas[0].handle;
+    ping_both_ways(&lab, before.local_vips[0].parse().expect("virtual IP"));
+    let ours_before = gateway.status().expect("gateway status");
+    assert_eq!(ours_before.ike_sas.len(), 1, "{ours_before:?}");
 
     move_client(&lab, m);
 
@@ -427,7 +429,7 @@ fn a_without_mobike_at_eseg_gateway_strongswan_makes_a_new_ike_sa() {
             |r| matches!(&r.ike_sas[..], [ike] if ike.peer == format!("{}:4500", m.new)),
         )
         .unwrap_or_else(|e| panic!("{e}\ngateway log:\n{}", gateway.log()));
-    assert_ne!(ours.ike_sas[0].handle, handle_before);
+    assert_ne!(ours.ike_sas[0].handle, ours_before.ike_sas[0].handle);
     let vip: Ipv4Addr = after.local_vips[0].parse().expect("virtual IP");
     ping_both_ways(&lab, vip);
 }
