@@ -266,6 +266,10 @@ fn roams_and_keeps_its_sessions(transport: &str, to_lte: Handover, back: Handove
     let lte = Ipv4Addr::from(u32::from(a.lan.network()) + LTE_OFFSET);
     assert!(a.lan.contains(&lte) && !a.clients.contains(&lte));
     let vip = s.client_vip(0);
+    assert!(
+        only_sa(&s.gateway_status()).mobike,
+        "the gateway shows MOBIKE negotiated"
+    );
     let _listener = s
         .lab
         .tcp_echo(Host::Client(0), SocketAddr::new(IpAddr::V4(vip), ECHO_PORT))

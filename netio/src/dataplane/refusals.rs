@@ -70,6 +70,11 @@ const WATCHED: &[Watched] = &[
         refusal: false,
     },
     Watched {
+        what: "refused a MOBIKE address update (RFC 4555: NAT not allowed, or a COOKIE2 that did not match)",
+        read: |c| c.address_updates_failed,
+        refusal: true,
+    },
+    Watched {
         what: "dropped a message unexpected in the SA's state",
         read: |c| c.dropped_unexpected,
         refusal: false,

@@ -48,6 +48,8 @@ struct SaRecord {
     closing: bool,
     /// We are behind a NAT: keep its mapping alive (RFC 3948 §2.3).
     nat_local: bool,
+    /// MOBIKE was negotiated (RFC 4555).
+    mobike: bool,
     children: BTreeMap<ChildSaId, ChildRecord>,
 }
 
@@ -133,6 +135,7 @@ impl SaBook {
                 path,
                 nat_local,
                 nat_remote,
+                mobike,
                 ..
             } => {
                 let record = self
@@ -143,7 +146,8 @@ impl SaBook {
                 record.remote_id = Some(remote_id.clone());
                 record.established_at = Some(now);
                 record.nat_local = *nat_local;
-                tracing::info!(remote_id = %remote_id, remote = %path.remote, nat_local, nat_remote, "IKE SA established");
+                record.mobike = *mobike;
+                tracing::info!(remote_id = %remote_id, remote = %path.remote, nat_local, nat_remote, mobike, "IKE SA established");
             }
             Event::ChildSaInstalled(child) => {
                 let record = self
@@ -257,6 +261,7 @@ impl SaBook {
                 handle: handle_number(*handle),
                 peer: r.path.remote.to_string(),
                 local: r.path.local.to_string(),
+                mobike: r.mobike,
                 identity: r
                     .remote_id
                     .as_ref()
@@ -358,6 +363,7 @@ impl SaRecord {
             virtual_ip: None,
             closing: false,
             nat_local: false,
+            mobike: false,
             children: BTreeMap::new(),
         }
     }

@@ -80,6 +80,9 @@ pub struct IkeSaStatus {
     pub local: String,
     /// The peer's identity.
     pub identity: String,
+    /// Both ends negotiated MOBIKE (RFC 4555): the client announces its address changes.
+    #[serde(default)]
+    pub mobike: bool,
     /// Connection state, e.g. `established`.
     pub state: String,
     /// The virtual IP assigned to (gateway) or by (client) the peer.
@@ -220,7 +223,11 @@ pub fn render_table(report: &StatusReport) -> String {
         let ike = [
             sa.peer.clone(),
             sa.identity.clone(),
-            sa.state.clone(),
+            if sa.mobike {
+                format!("{} (mobike)", sa.state)
+            } else {
+                sa.state.clone()
+            },
             sa.virtual_ip.clone().unwrap_or_else(|| "-".into()),
         ];
         if sa.child_sas.is_empty() {
@@ -289,6 +296,7 @@ mod tests {
                     local: "198.18.0.1:4500".into(),
                     identity: "client.eseg.test".into(),
                     state: "established".into(),
+                    mobike: true,
                     virtual_ip: Some("198.18.1.2".into()),
                     established_secs: 10,
                     child_sas: vec![ChildSaStatus {
@@ -323,6 +331,8 @@ mod tests {
         assert!(lines[0].contains("2 IKE SA(s)") && lines[0].contains("3 unmatched"));
         assert!(lines[1].starts_with("PEER"));
         assert!(lines[2].contains("000000c1") && lines[2].contains("deadbeef"));
+        assert!(lines[2].contains("established (mobike)"), "{table}");
+        assert!(!lines[3].contains("mobike"), "{table}");
         assert!(
             lines[2].trim_end().ends_with(" 3"),
             "dropped = 1 + 0 + 2: {}",
