@@ -1,8 +1,12 @@
-//! The client address pool: hands out inner IPv4 addresses (RFC 7296 §3.15.1 INTERNAL_IP4_ADDRESS)
-//! and takes them back when a client's IKE SA goes away.
+//! The client address pools: hand out inner IPv4 addresses (RFC 7296 §3.15.1
+//! INTERNAL_IP4_ADDRESS) and, when `clients.pool6` is configured, inner IPv6 host addresses
+//! (INTERNAL_IP6_ADDRESS, handed out as /128), and take them back when a client's IKE SA goes away
+//! (the engine releases every address of the IKE SA together, so the IPv6 lease goes with the
+//! IPv4 one).
 //!
-//! The pool's network address, its first host (the gateway's own inner address) and its broadcast
-//! address are never handed out. A client that asks for a specific free address in the pool gets it
+//! A pool's network address, its first host (the gateway's own inner address) and its last
+//! address (the IPv4 broadcast address; for IPv6 the top of the RFC 2526 reserved anycast range)
+//! are never handed out. A client that asks for a specific free address in the pool gets it
 //! (so a client reconnecting after a gateway restart keeps its address). Otherwise the pool hands
 //! out never-used addresses in ascending order, and once those are gone, released addresses in the
 //! order they were released: an address stays unused for as long as the pool allows, so packets
@@ -10,76 +14,70 @@
 //! the sequence of calls, so allocation is reproducible.
 //!
 //! Every operation costs O(1) amortized whatever the pool size or the number of leases: a cursor
-//! walks the never-used addresses once, and released addresses wait in a queue.
+//! walks the never-used addresses once, and released addresses wait in a queue. Memory grows with
+//! the leases only, so a /64 costs no more than a /24.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ikev2::identity::Identity;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
-/// The name under which the engine's peer configurations refer to this pool.
+/// The name under which the engine's peer configurations refer to the pools.
 pub const POOL_NAME: &str = "clients";
 
-/// Leases out addresses of one IPv4 prefix.
+/// Leases out the addresses `first..=last`, written as integers of either family.
 ///
 /// Invariant: every free address below `next_fresh` is in `released` (which may also hold
 /// addresses leased again on request since; they are skipped when popped).
 #[derive(Debug)]
-pub struct AddressPool {
-    first: u32,
-    last: u32,
+struct Leases {
+    first: u128,
+    last: u128,
     /// The lowest address the ascending walk has not reached (`last + 1` once it is done).
-    next_fresh: u64,
-    leased: HashSet<u32>,
+    next_fresh: u128,
+    leased: HashSet<u128>,
     /// Released addresses below `next_fresh`, oldest release first.
-    released: VecDeque<u32>,
+    released: VecDeque<u128>,
     /// The members of `released`, so an address is queued at most once.
-    queued: HashSet<u32>,
+    queued: HashSet<u128>,
 }
 
-impl AddressPool {
-    /// A pool over `net`, keeping the network address, the first host and the broadcast address.
-    pub fn new(net: Ipv4Net) -> Self {
-        let network = u32::from(net.network());
-        let broadcast = u32::from(net.broadcast());
+impl Leases {
+    /// Leases over `network..=top` minus the network address, the first host and `top`.
+    fn new(network: u128, top: u128) -> Self {
         let first = network.saturating_add(2);
         Self {
             first,
-            last: broadcast.saturating_sub(1),
-            next_fresh: u64::from(first),
+            last: top.saturating_sub(1),
+            next_fresh: first,
             leased: HashSet::new(),
             released: VecDeque::new(),
             queued: HashSet::new(),
         }
     }
 
-    /// Addresses the pool can lease in all (reserved ones excluded).
-    pub fn capacity(&self) -> usize {
-        let span = u64::from(self.last)
-            .saturating_add(1)
-            .saturating_sub(u64::from(self.first));
+    fn capacity(&self) -> usize {
+        let span = self.last.saturating_add(1).saturating_sub(self.first);
         usize::try_from(span).unwrap_or(usize::MAX)
     }
 
-    /// Leases an address: `requested` when it is in the pool and free, else the next never-used
-    /// one, else the longest-released one. `None` when the pool is exhausted.
-    pub fn allocate(&mut self, requested: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
-        let wanted = requested
-            .map(u32::from)
-            .filter(|a| (self.first..=self.last).contains(a) && !self.leased.contains(a));
+    fn allocate(&mut self, requested: Option<u128>) -> Option<u128> {
+        let wanted =
+            requested.filter(|a| (self.first..=self.last).contains(a) && !self.leased.contains(a));
         // A wanted address below the cursor stays queued; `next_released` skips it while leased.
         let chosen = wanted
             .or_else(|| self.next_fresh())
             .or_else(|| self.next_released())?;
         self.leased.insert(chosen);
-        Some(Ipv4Addr::from(chosen))
+        Some(chosen)
     }
 
     /// The next never-used address, skipping those leased on request ahead of the cursor.
-    fn next_fresh(&mut self) -> Option<u32> {
-        while self.next_fresh <= u64::from(self.last) {
-            let candidate = u32::try_from(self.next_fresh).ok()?;
+    fn next_fresh(&mut self) -> Option<u128> {
+        // `last` is at most `u128::MAX - 1` (the top address is reserved), so this cannot wrap.
+        while self.next_fresh <= self.last {
+            let candidate = self.next_fresh;
             self.next_fresh += 1;
             if !self.leased.contains(&candidate) {
                 return Some(candidate);
@@ -89,7 +87,7 @@ impl AddressPool {
     }
 
     /// The longest-released free address.
-    fn next_released(&mut self) -> Option<u32> {
+    fn next_released(&mut self) -> Option<u128> {
         while let Some(candidate) = self.released.pop_front() {
             self.queued.remove(&candidate);
             if !self.leased.contains(&candidate) {
@@ -99,23 +97,95 @@ impl AddressPool {
         None
     }
 
-    /// Returns an address to the pool; returning an address that is not leased does nothing.
-    pub fn release(&mut self, addr: Ipv4Addr) {
-        let addr = u32::from(addr);
+    fn release(&mut self, addr: u128) {
         if !self.leased.remove(&addr) {
             return;
         }
         // Above the cursor the ascending walk will still reach it.
-        if u64::from(addr) < self.next_fresh && self.queued.insert(addr) {
+        if addr < self.next_fresh && self.queued.insert(addr) {
             self.released.push_back(addr);
         }
     }
 }
 
-/// The engine asks the gateway's pool while answering a CFG_REQUEST
-/// ([RFC 7296 §3.15](https://www.rfc-editor.org/rfc/rfc7296#section-3.15)); IPv6 pools are not
-/// offered yet.
-impl ikev2::cp::AddressPool for AddressPool {
+/// Leases out addresses of one IPv4 prefix.
+#[derive(Debug)]
+pub struct AddressPool {
+    leases: Leases,
+}
+
+impl AddressPool {
+    /// A pool over `net`, keeping the network address, the first host and the broadcast address.
+    pub fn new(net: Ipv4Net) -> Self {
+        Self {
+            leases: Leases::new(
+                u32::from(net.network()).into(),
+                u32::from(net.broadcast()).into(),
+            ),
+        }
+    }
+
+    /// Addresses the pool can lease in all (reserved ones excluded).
+    pub fn capacity(&self) -> usize {
+        self.leases.capacity()
+    }
+
+    /// Leases an address: `requested` when it is in the pool and free, else the next never-used
+    /// one, else the longest-released one. `None` when the pool is exhausted.
+    pub fn allocate(&mut self, requested: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
+        let chosen = self
+            .leases
+            .allocate(requested.map(|a| u32::from(a).into()))?;
+        u32::try_from(chosen).ok().map(Ipv4Addr::from)
+    }
+
+    /// Returns an address to the pool; returning an address that is not leased does nothing.
+    pub fn release(&mut self, addr: Ipv4Addr) {
+        self.leases.release(u32::from(addr).into());
+    }
+}
+
+/// Leases out IPv6 host addresses (/128) of one prefix (`clients.pool6`).
+#[derive(Debug)]
+pub struct AddressPool6 {
+    leases: Leases,
+}
+
+impl AddressPool6 {
+    /// A pool over `net`, keeping the network address (the subnet-router anycast address), the
+    /// first host (the gateway's) and the last address.
+    pub fn new(net: Ipv6Net) -> Self {
+        Self {
+            leases: Leases::new(net.network().into(), net.broadcast().into()),
+        }
+    }
+
+    /// Leases an address, by the same rules as [`AddressPool::allocate`].
+    pub fn allocate(&mut self, requested: Option<Ipv6Addr>) -> Option<Ipv6Addr> {
+        self.leases
+            .allocate(requested.map(u128::from))
+            .map(Ipv6Addr::from)
+    }
+
+    /// Returns an address to the pool; returning an address that is not leased does nothing.
+    pub fn release(&mut self, addr: Ipv6Addr) {
+        self.leases.release(addr.into());
+    }
+}
+
+/// The gateway's pools as the engine sees them: the IPv4 pool and, when configured, the IPv6 one.
+#[derive(Debug)]
+pub struct ClientPools {
+    /// `clients.pool`.
+    pub v4: AddressPool,
+    /// `clients.pool6`; without it clients asking for IPv6 get none (their IPv4 address still
+    /// counts, so the exchange succeeds).
+    pub v6: Option<AddressPool6>,
+}
+
+/// The engine asks the gateway's pools while answering a CFG_REQUEST
+/// ([RFC 7296 §3.15](https://www.rfc-editor.org/rfc/rfc7296#section-3.15)).
+impl ikev2::cp::AddressPool for ClientPools {
     fn allocate_v4(
         &mut self,
         pool: &str,
@@ -125,7 +195,7 @@ impl ikev2::cp::AddressPool for AddressPool {
         if pool != POOL_NAME {
             return None;
         }
-        let leased = self.allocate(requested);
+        let leased = self.v4.allocate(requested);
         match leased {
             // The engine's `VirtualIp` event is logged at `info` with the SA; this is the detail.
             Some(addr) => tracing::debug!(%peer, %addr, "leased virtual IP"),
@@ -134,15 +204,37 @@ impl ikev2::cp::AddressPool for AddressPool {
         leased
     }
 
-    fn allocate_v6(&mut self, _: &str, _: &Identity, _: Option<Ipv6Addr>) -> Option<Ipv6Addr> {
-        None
+    fn allocate_v6(
+        &mut self,
+        pool: &str,
+        peer: &Identity,
+        requested: Option<Ipv6Addr>,
+    ) -> Option<Ipv6Addr> {
+        if pool != POOL_NAME {
+            return None;
+        }
+        let v6 = self.v6.as_mut()?;
+        let leased = v6.allocate(requested);
+        match leased {
+            Some(addr) => tracing::debug!(%peer, %addr, "leased IPv6 virtual IP"),
+            None => tracing::warn!(%peer, "IPv6 address pool exhausted"),
+        }
+        leased
     }
 
     fn release(&mut self, pool: &str, address: IpAddr) {
-        if let (POOL_NAME, IpAddr::V4(addr)) = (pool, address) {
-            self.release(addr);
-            tracing::debug!(%addr, "released virtual IP");
+        if pool != POOL_NAME {
+            return;
         }
+        match address {
+            IpAddr::V4(addr) => self.v4.release(addr),
+            IpAddr::V6(addr) => {
+                if let Some(v6) = self.v6.as_mut() {
+                    v6.release(addr);
+                }
+            }
+        }
+        tracing::debug!(%address, "released virtual IP");
     }
 }
 
@@ -191,7 +283,7 @@ mod tests {
         assert_eq!(p.allocate(None), Some(host(4)), "released first");
         assert_eq!(p.allocate(None), Some(host(2)));
         assert_eq!(p.allocate(None), None);
-        assert_eq!(p.leased.len(), p.capacity());
+        assert_eq!(p.leases.leased.len(), p.capacity());
     }
 
     #[test]
@@ -218,7 +310,7 @@ mod tests {
         p.release(Ipv4Addr::new(192, 0, 2, 1));
         p.release(host(200));
         assert_eq!(
-            p.leased.len(),
+            p.leases.leased.len(),
             5,
             "releasing a foreign or free address changes nothing"
         );
@@ -245,7 +337,7 @@ mod tests {
         p.release(host(2));
         assert_eq!(p.allocate(None), Some(host(2)));
         assert_eq!(p.allocate(None), None);
-        assert_eq!(p.released.len(), 0);
+        assert_eq!(p.leases.released.len(), 0);
     }
 
     #[test]
@@ -266,8 +358,8 @@ mod tests {
             assert_eq!(p.allocate(Some(host(2))), Some(host(2)));
             p.release(host(2));
         }
-        assert_eq!(p.released.len(), 1);
-        assert_eq!(p.queued.len(), 1);
+        assert_eq!(p.leases.released.len(), 1);
+        assert_eq!(p.leases.queued.len(), 1);
     }
 
     #[test]
@@ -300,5 +392,78 @@ mod tests {
             assert_eq!(p.capacity(), expected, "{net}");
             assert_eq!(std::iter::from_fn(|| p.allocate(None)).count(), expected);
         }
+    }
+
+    fn v6(text: &str) -> Ipv6Addr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_pool_hands_out_hosts_after_the_gateways_and_reuses_released_last() {
+        let mut p = AddressPool6::new("2001:db8:0:3::/126".parse().unwrap());
+        assert_eq!(
+            p.leases.capacity(),
+            1,
+            "::0, ::1 (gateway) and ::3 are reserved"
+        );
+        assert_eq!(p.allocate(None), Some(v6("2001:db8:0:3::2")));
+        assert_eq!(p.allocate(None), None);
+        p.release(v6("2001:db8:0:3::2"));
+        assert_eq!(p.allocate(None), Some(v6("2001:db8:0:3::2")));
+
+        let mut p = AddressPool6::new("2001:db8:0:3::/64".parse().unwrap());
+        assert_eq!(p.leases.capacity(), usize::MAX - 2, "2^64 - 3 addresses");
+        assert_eq!(p.allocate(None), Some(v6("2001:db8:0:3::2")));
+        assert_eq!(p.allocate(None), Some(v6("2001:db8:0:3::3")));
+        assert_eq!(
+            p.allocate(Some(v6("2001:db8:0:3::abcd"))),
+            Some(v6("2001:db8:0:3::abcd")),
+            "a free requested address"
+        );
+        assert_eq!(
+            p.allocate(Some(v6("2001:db8:0:4::5"))),
+            Some(v6("2001:db8:0:3::4")),
+            "outside the pool"
+        );
+        assert_eq!(
+            p.allocate(Some(v6("2001:db8:0:3::1"))),
+            Some(v6("2001:db8:0:3::5")),
+            "the gateway's own address is never leased"
+        );
+        p.release(v6("2001:db8:0:3::3"));
+        assert_eq!(p.leases.leased.len(), 4);
+    }
+
+    #[test]
+    fn the_top_of_the_ipv6_space_does_not_overflow() {
+        let mut p = AddressPool6::new("ffff:ffff:ffff:ffff::/126".parse().unwrap());
+        assert_eq!(p.allocate(None), Some(v6("ffff:ffff:ffff:ffff::2")));
+        assert_eq!(p.allocate(None), None);
+    }
+
+    #[test]
+    fn client_pools_lease_and_release_both_families_by_name() {
+        use ikev2::cp::AddressPool as _;
+        let peer: Identity = "ue@ims.example".parse().unwrap();
+        let mut pools = ClientPools {
+            v4: pool("10.200.0.0/29"),
+            v6: Some(AddressPool6::new("2001:db8:0:3::/64".parse().unwrap())),
+        };
+        let a4 = pools.allocate_v4(POOL_NAME, &peer, None);
+        let a6 = pools.allocate_v6(POOL_NAME, &peer, None);
+        assert_eq!(a4, Some(host(2)));
+        assert_eq!(a6, Some(v6("2001:db8:0:3::2")));
+        assert_eq!(pools.allocate_v6("other", &peer, None), None);
+        pools.release(POOL_NAME, IpAddr::V6(v6("2001:db8:0:3::2")));
+        pools.release(POOL_NAME, IpAddr::V4(host(2)));
+        let v6_pool = pools.v6.as_ref().unwrap();
+        assert!(v6_pool.leases.leased.is_empty() && pools.v4.leases.leased.is_empty());
+
+        let mut v4_only = ClientPools {
+            v4: pool("10.200.0.0/29"),
+            v6: None,
+        };
+        assert_eq!(v4_only.allocate_v6(POOL_NAME, &peer, None), None);
+        assert_eq!(v4_only.allocate_v4(POOL_NAME, &peer, None), Some(host(2)));
     }
 }

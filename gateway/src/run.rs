@@ -5,9 +5,10 @@
 //! Inner side (TR 33.830 clause 8.2 NOTE 2): the TUN device gets the gateway's own inner address
 //! (the pool's first host) and a route for the whole pool, so packets from the core to any
 //! client's virtual IP enter the TUN device and go down that client's tunnel; clients' packets
-//! leave through it towards the core. The core routes the pool to this host.
+//! leave through it towards the core. The core routes the pool to this host. With
+//! `clients.pool6` the same holds for IPv6: the TUN device keeps IPv6 on, gets the first host of
+//! `pool6` as /128 and a route for `pool6`, and the core routes `pool6` to this host.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use ikev2::config::{Lifetimes, VirtualIpConfig};
 use ikev2::ts::TrafficSelector;
 use ikev2::{Endpoint, EndpointConfig, PeerConfig};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netio::dataplane::driver::{sleep_until, ACTIVITY_REPORT_INTERVAL};
 use netio::dataplane::status::{self, SocketFileGuard};
 use netio::dataplane::{DataPlane, DataPlaneIo, DestinationPolicy, Driver, IkeSockets, Shared};
@@ -24,7 +25,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::pool::{AddressPool, POOL_NAME};
+use crate::pool::{AddressPool, AddressPool6, ClientPools, POOL_NAME};
 use netio::clock;
 
 /// How long shutdown waits for clients to answer the Delete.
@@ -45,14 +46,23 @@ pub fn run(config: Config, status_socket: PathBuf) -> Result<(), String> {
 /// The engine's peer configurations, one per configured peer.
 fn peer_configs(config: &Config) -> Vec<Arc<PeerConfig>> {
     // Clients reach the protected subnets, and each other only when the configuration allows it
-    // (then the pool is offered too, so their routes cover it).
+    // (then the pools are offered too, so their routes cover them).
+    let pools = [IpNet::V4(config.pool)]
+        .into_iter()
+        .chain(config.pool6.map(IpNet::V6));
     let reachable = config
         .protected_subnets
         .iter()
-        .chain(config.client_to_client.then_some(&config.pool));
+        .copied()
+        .chain(pools.filter(|_| config.client_to_client));
     let local_ts: Vec<TrafficSelector> = reachable
-        .filter_map(|net| TrafficSelector::from_prefix(IpAddr::V4(net.network()), net.prefix_len()))
+        .filter_map(|net| TrafficSelector::from_prefix(net.network(), net.prefix_len()))
         .collect();
+    // Replaced by the client's inner addresses when it gets any (RFC 7296 §2.9 narrowing).
+    let mut remote_ts = vec![TrafficSelector::IPV4_ANY];
+    if config.pool6.is_some() {
+        remote_ts.push(TrafficSelector::IPV6_ANY);
+    }
     let child = config.child_lifetime;
     config
         .peers
@@ -68,7 +78,7 @@ fn peer_configs(config: &Config) -> Vec<Arc<PeerConfig>> {
             pc.ike_proposals = config.ike_proposals.clone();
             pc.esp_proposals = config.esp_proposals.clone();
             pc.local_ts = local_ts.clone();
-            pc.remote_ts = vec![TrafficSelector::IPV4_ANY];
+            pc.remote_ts = remote_ts.clone();
             pc.virtual_ip = VirtualIpConfig {
                 pool: Some(POOL_NAME.into()),
                 dns: config.dns.clone(),
@@ -98,7 +108,8 @@ fn ike_sa_limit(config: &EndpointConfig, pool_capacity: usize) -> usize {
         .max(config.max_ike_sas)
 }
 
-/// Creates the inner TUN device: up, with our inner address and the pool routed into it.
+/// Creates the inner TUN device: up, with our inner address(es) and the pool(s) routed into it.
+/// Without `pool6` IPv6 is turned off on the device.
 fn create_tun(config: &Config) -> Result<Tun, String> {
     let tun = Tun::create(
         &TunConfig::new()
@@ -109,12 +120,29 @@ fn create_tun(config: &Config) -> Result<Tun, String> {
     .map_err(|e| format!("cannot create TUN device {}: {e}", config.tun_name))?;
     let inner =
         Ipv4Net::new(config.inner_address(), 32).map_err(|e| format!("inner address: {e}"))?;
-    if let Err(e) = netio::dataplane::disable_ipv6(tun.name()) {
-        tracing::debug!(error = %e, "cannot turn IPv6 off on the TUN device");
-    }
+    let ipv6 = match (config.pool6, config.inner_address6()) {
+        (Some(pool6), Some(inner6)) => {
+            let inner6 = Ipv6Net::new(inner6, 128).map_err(|e| format!("inner address: {e}"))?;
+            netio::dataplane::enable_ipv6(tun.name())
+                .map_err(|e| format!("cannot turn IPv6 on on {}: {e}", tun.name()))?;
+            Some((inner6, pool6))
+        }
+        _ => {
+            if let Err(e) = netio::dataplane::disable_ipv6(tun.name()) {
+                tracing::debug!(error = %e, "cannot turn IPv6 off on the TUN device");
+            }
+            None
+        }
+    };
     tun.set_up(true)
         .and_then(|()| tun.add_address(IpNet::V4(inner)))
         .and_then(|()| tun.add_route(IpNet::V4(config.pool)))
+        .and_then(|()| {
+            ipv6.map_or(Ok(()), |(inner6, pool6)| {
+                tun.add_address(IpNet::V6(inner6))
+                    .and_then(|()| tun.add_route(IpNet::V6(pool6)))
+            })
+        })
         .map_err(|e| format!("cannot configure TUN device {}: {e}", tun.name()))?;
     Ok(tun)
 }
@@ -136,21 +164,25 @@ async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
         "a dead client's SAs and inner address are released within {:.1} s of its last packet",
         config.dead_peer_hold_limit().as_secs_f64()
     );
-    let pool = AddressPool::new(config.pool);
-    endpoint_config.max_ike_sas = ike_sa_limit(&endpoint_config, pool.capacity());
-    let endpoint = Endpoint::new(endpoint_config, Box::new(pool));
+    let pools = ClientPools {
+        v4: AddressPool::new(config.pool),
+        v6: config.pool6.map(AddressPool6::new),
+    };
+    endpoint_config.max_ike_sas = ike_sa_limit(&endpoint_config, pools.v4.capacity());
+    let endpoint = Endpoint::new(endpoint_config, Box::new(pools));
 
     let mut tun = create_tun(&config)?;
     let sockets = Arc::new(IkeSockets::bind(config.bind_addresses()).map_err(|e| e.to_string())?);
     let policy = if config.client_to_client {
         DestinationPolicy::allow_all()
     } else {
-        let pool = esp::TrafficSelector::prefix(
-            IpAddr::V4(config.pool.network()),
-            config.pool.prefix_len(),
-        )
-        .map_err(|e| format!("pool selector: {e}"))?;
-        DestinationPolicy::forbid(vec![pool])
+        let pools = [IpNet::V4(config.pool)]
+            .into_iter()
+            .chain(config.pool6.map(IpNet::V6))
+            .map(|net| esp::TrafficSelector::prefix(net.network(), net.prefix_len()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("pool selector: {e}"))?;
+        DestinationPolicy::forbid(pools)
     };
     let shared = Arc::new(Shared::new(policy));
     let (ike_tx, mut ike_rx) = mpsc::channel(IKE_QUEUE);
@@ -193,6 +225,7 @@ async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
         listen = ?config.listen,
         tun = tun.name(),
         pool = %config.pool,
+        pool6 = ?config.pool6,
         status = %status_socket.display(),
         "gateway up"
     );
@@ -245,5 +278,39 @@ mod tests {
         let limit = ike_sa_limit(&config, large.capacity());
         assert_eq!(limit, 2 * ((1 << 17) - 3) + config.max_half_open);
         assert!(limit > default);
+    }
+
+    #[test]
+    fn pool6_adds_ipv6_selectors_and_ipv4_only_stays_as_it_was() {
+        let v4_only = Config::builtin();
+        let peer = &peer_configs(&v4_only)[0];
+        assert_eq!(peer.remote_ts, [TrafficSelector::IPV4_ANY]);
+        assert_eq!(
+            peer.local_ts,
+            [TrafficSelector::from_prefix("198.18.0.128".parse().unwrap(), 25).unwrap()]
+        );
+
+        let dual = Config::from_toml(
+            "[clients]\npool6 = \"2001:2:0:3::/64\"\n\
+             protected_subnets = [\"198.18.0.128/25\", \"2001:2:0:2::/64\"]\n\
+             client_to_client = true\n",
+        )
+        .unwrap();
+        let peer = &peer_configs(&dual)[0];
+        assert_eq!(
+            peer.remote_ts,
+            [TrafficSelector::IPV4_ANY, TrafficSelector::IPV6_ANY]
+        );
+        let prefix = |a: &str, len| TrafficSelector::from_prefix(a.parse().unwrap(), len).unwrap();
+        assert_eq!(
+            peer.local_ts,
+            [
+                prefix("198.18.0.128", 25),
+                prefix("2001:2:0:2::", 64),
+                prefix("198.18.1.0", 24),
+                prefix("2001:2:0:3::", 64),
+            ],
+            "protected subnets, then both pools (client_to_client)"
+        );
     }
 }

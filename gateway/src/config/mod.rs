@@ -12,11 +12,11 @@ mod raw;
 mod validate;
 mod validator;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use subtle::ConstantTimeEq as _;
 
 use ikev2::config::RetransmitConfig;
@@ -65,12 +65,16 @@ pub struct Config {
     pub tun_mtu: u32,
     /// The client address pool.
     pub pool: Ipv4Net,
-    /// DNS servers for clients.
+    /// The IPv6 client address pool (`clients.pool6`): clients that ask for an IPv6 inner
+    /// address get a /128 from it. `None`: IPv4 only.
+    pub pool6: Option<Ipv6Net>,
+    /// DNS servers for clients (IPv6 ones only with `pool6`).
     pub dns: Vec<IpAddr>,
-    /// P-CSCF addresses for clients.
+    /// P-CSCF addresses for clients (IPv6 ones only with `pool6`).
     pub pcscf: Vec<IpAddr>,
-    /// Networks clients reach through the gateway (our traffic selectors).
-    pub protected_subnets: Vec<Ipv4Net>,
+    /// Networks clients reach through the gateway (our traffic selectors); IPv6 ones only with
+    /// `pool6`.
+    pub protected_subnets: Vec<IpNet>,
     /// Whether one client may reach another client's inner address.
     pub client_to_client: bool,
     /// Peers, most specific pattern first.
@@ -102,6 +106,12 @@ impl Config {
     /// The gateway's own inner address: the first host of the pool.
     pub fn inner_address(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.pool.network()).saturating_add(1))
+    }
+
+    /// The gateway's own inner IPv6 address: the first host of `pool6`, when there is one.
+    pub fn inner_address6(&self) -> Option<Ipv6Addr> {
+        self.pool6
+            .map(|net| Ipv6Addr::from(u128::from(net.network()).saturating_add(1)))
     }
 
     /// The socket addresses to bind for IKE and for NAT-T.

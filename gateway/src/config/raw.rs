@@ -44,6 +44,7 @@ pub struct RawTun {
 #[serde(default, deny_unknown_fields)]
 pub struct RawClients {
     pub pool: Option<Spanned<String>>,
+    pub pool6: Option<Spanned<String>>,
     pub dns: Option<Vec<Spanned<String>>>,
     pub pcscf: Option<Vec<Spanned<String>>>,
     pub protected_subnets: Option<Spanned<Vec<Spanned<String>>>>,

@@ -228,3 +228,119 @@ fn nonsense_retransmit_schedules_are_rejected_with_a_location() {
         .retransmit;
     assert!(longest.give_up_after() <= Duration::from_secs(3600));
 }
+
+#[test]
+fn pool6_is_off_by_default_and_the_example_documents_it() {
+    let builtin = Config::builtin();
+    assert_eq!(builtin.pool6, None);
+    assert_eq!(builtin.inner_address6(), None);
+    assert!(
+        EXAMPLE.contains("# pool6 = "),
+        "--print-defaults shows pool6"
+    );
+    let uncommented = EXAMPLE.replace("# pool6 = ", "pool6 = ");
+    let example = Config::from_toml(&uncommented).unwrap();
+    assert_eq!(
+        example.pool6.map(|p| p.to_string()).as_deref(),
+        Some("2001:db8:0:3::/64")
+    );
+}
+
+#[test]
+fn pool6_with_ipv6_dns_pcscf_and_protected_subnets() {
+    let config = Config::from_toml(
+        "[clients]\n\
+         pool6 = \"2001:2:0:3::/64\"\n\
+         dns = [\"198.18.0.132\", \"2001:2:0:2::4\"]\n\
+         pcscf = [\"2001:2:0:2::3\"]\n\
+         protected_subnets = [\"198.18.0.128/25\", \"2001:2:0:2::/64\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.inner_address6(),
+        Some("2001:2:0:3::1".parse().unwrap())
+    );
+    let dns: Vec<String> = config.dns.iter().map(ToString::to_string).collect();
+    assert_eq!(dns, ["198.18.0.132", "2001:2:0:2::4"]);
+    assert_eq!(config.pcscf, ["2001:2:0:2::3".parse::<IpAddr>().unwrap()]);
+    let subnets: Vec<String> = config
+        .protected_subnets
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(subnets, ["198.18.0.128/25", "2001:2:0:2::/64"]);
+}
+
+#[test]
+fn pool6_prefix_length_and_host_bits_are_checked_with_a_location() {
+    for (value, needle) in [
+        ("2001:2::/48", "prefix length 48 is outside 64..=126"),
+        ("2001:2:0:3::/127", "prefix length 127 is outside 64..=126"),
+        ("2001:2:0:3::5/64", "host bits are set"),
+        ("198.18.1.0/24", "invalid IP address syntax"),
+    ] {
+        let text = format!("[clients]\npool = \"198.18.1.0/24\"\n  pool6 = \"{value}\"\n");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{value}: {errs:#?}");
+        assert_eq!(errs[0].key.as_deref(), Some("clients.pool6"));
+        assert_eq!(
+            errs[0].location,
+            Some(Location {
+                line: 3,
+                column: 11
+            }),
+            "{value}"
+        );
+        let shown = errs[0].to_string();
+        assert!(shown.starts_with("3:11: `clients.pool6`: "), "{shown}");
+        assert!(shown.contains(needle), "{value}: {shown}");
+    }
+    for ok in ["2001:2:0:3::/64", "2001:2:0:3::/126", "2001:2:0:3:0:1::/96"] {
+        let text = format!("[clients]\npool6 = \"{ok}\"\n");
+        assert!(Config::from_toml(&text).is_ok(), "{ok}");
+    }
+}
+
+#[test]
+fn ipv6_entries_without_pool6_are_rejected_each_with_a_location() {
+    let text = "\
+[clients]
+dns = [\"198.18.0.132\", \"2001:2:0:2::4\"]
+pcscf = [\"2001:2:0:2::3\"]
+protected_subnets = [\"198.18.0.128/25\", \"2001:2:0:2::/64\"]
+";
+    let errs = errors(text);
+    let found: Vec<(Option<&str>, Option<usize>)> = errs
+        .iter()
+        .map(|e| (e.key.as_deref(), e.location.map(|l| l.line)))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (Some("clients.dns[1]"), Some(2)),
+            (Some("clients.pcscf[0]"), Some(3)),
+            (Some("clients.protected_subnets[1]"), Some(4)),
+        ],
+        "{errs:#?}"
+    );
+    assert!(errs
+        .iter()
+        .all(|e| e.message.contains("needs clients.pool6")));
+}
+
+#[test]
+fn ipv6_protected_subnets_must_not_overlap_pool6() {
+    let errs = errors(
+        "[clients]\npool6 = \"2001:2:0:3::/64\"\n\
+         protected_subnets = [\"198.18.0.128/25\", \"2001:2:0::/48\"]\n",
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].key.as_deref(), Some("clients.protected_subnets[1]"));
+    assert!(
+        errs[0]
+            .message
+            .contains("overlaps the address pool 2001:2:0:3::/64"),
+        "{}",
+        errs[0]
+    );
+}

@@ -4,14 +4,14 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use ikev2::config::RetransmitConfig;
 use ikev2::crypto::Secret;
 use ikev2::identity::{Identity, IdentityPattern};
 
 use super::raw::{self, RawConfig};
-use super::validator::{interface_name, prefix, Validator};
+use super::validator::{interface_name, prefix, prefix6, prefix_any, Validator};
 use super::{defaults, proposal, Config, Peer, MIN_PSK_LEN};
 use crate::tcp_listener::{self, TcpSettings};
 
@@ -23,6 +23,9 @@ const RETRANSMIT_INITIAL_MS: RangeInclusive<u64> = 100..=60_000;
 /// `ike.retransmit_tries`: at least one retransmission, so one lost datagram does not end a
 /// client's IKE SA.
 const RETRANSMIT_TRIES: RangeInclusive<u32> = 1..=20;
+/// `clients.pool6` prefix lengths: from a whole /64 down to a /126 (network, gateway, one
+/// client and the reserved last address).
+const POOL6_PREFIX_LEN: RangeInclusive<u8> = 64..=126;
 /// The longest a retransmission schedule may run before it gives up; longer schedules hold a dead
 /// client's inner address for hours.
 const MAX_RETRANSMIT_GIVE_UP: Duration = Duration::from_secs(3600);
@@ -67,20 +70,28 @@ impl Validator<'_> {
 
         let c = raw.clients;
         let pool = self.pool(c.pool.as_ref());
+        let pool6 = self.pool6(c.pool6.as_ref());
+        if pool6.is_none() {
+            self.ipv6_needs_pool6("clients.dns", c.dns.as_deref());
+            self.ipv6_needs_pool6("clients.pcscf", c.pcscf.as_deref());
+            let subnets = c.protected_subnets.as_ref().map(|l| l.get_ref().as_slice());
+            self.ipv6_needs_pool6("clients.protected_subnets", subnets);
+        }
         let dns = self.list("clients.dns", c.dns, defaults::DNS, str::parse);
         let pcscf = self.list("clients.pcscf", c.pcscf, defaults::PCSCF, str::parse);
         let protected_subnets = self.nonempty_list(
             "clients.protected_subnets",
             c.protected_subnets,
             defaults::PROTECTED_SUBNETS,
-            prefix,
+            prefix_any,
         );
+        let pools = [IpNet::V4(pool)].into_iter().chain(pool6.map(IpNet::V6));
         for (i, net) in protected_subnets.iter().enumerate() {
-            if net.contains(&pool.network()) || pool.contains(&net.network()) {
+            if let Some(p) = pools.clone().find(|p| overlaps(p, net)) {
                 self.error(
                     format!("clients.protected_subnets[{i}]"),
                     None,
-                    format!("{net} overlaps the address pool {pool}"),
+                    format!("{net} overlaps the address pool {p}"),
                 );
             }
         }
@@ -96,6 +107,7 @@ impl Validator<'_> {
             tun_name,
             tun_mtu,
             pool,
+            pool6,
             dns,
             pcscf,
             protected_subnets,
@@ -211,6 +223,45 @@ impl Validator<'_> {
             .unwrap_or_default()
     }
 
+    /// `clients.pool6`: an IPv6 prefix of length 64..=126 (room for the gateway's address and
+    /// at least one client; shorter than /64 would hand out addresses of several links).
+    fn pool6(&mut self, value: Option<&toml::Spanned<String>>) -> Option<Ipv6Net> {
+        let v = value?;
+        let net = self.parse_by("clients.pool6", v, prefix6)?;
+        if !POOL6_PREFIX_LEN.contains(&net.prefix_len()) {
+            self.error(
+                "clients.pool6",
+                Some(v.span()),
+                format!(
+                    "prefix length {} is outside {}..={} (a /64 or a longer prefix with room \
+                     for the gateway's address and a client)",
+                    net.prefix_len(),
+                    POOL6_PREFIX_LEN.start(),
+                    POOL6_PREFIX_LEN.end()
+                ),
+            );
+            return None;
+        }
+        Some(net)
+    }
+
+    /// Without `clients.pool6`, IPv6 entries of the list `key` are errors: clients without an
+    /// IPv6 inner address could not reach them.
+    fn ipv6_needs_pool6(&mut self, key: &str, values: Option<&[toml::Spanned<String>]>) {
+        for (i, v) in values.unwrap_or_default().iter().enumerate() {
+            if v.get_ref().contains(':') {
+                self.error(
+                    format!("{key}[{i}]"),
+                    Some(v.span()),
+                    format!(
+                        "`{}` is IPv6, which needs clients.pool6 (IPv6 inner addresses)",
+                        v.get_ref()
+                    ),
+                );
+            }
+        }
+    }
+
     /// `[tcp]`: the TPKT' listeners and their connection limits.
     fn tcp(&mut self, t: raw::RawTcp) -> TcpSettings {
         let ports = match t.ports {
@@ -299,4 +350,9 @@ impl Validator<'_> {
         peers.sort_by_key(|p| std::cmp::Reverse(p.id.specificity()));
         peers
     }
+}
+
+/// Whether two prefixes of the same family share an address.
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::ops::{Range, RangeInclusive};
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use toml::Spanned;
 
 use super::error::{ConfigError, Location};
@@ -179,6 +179,24 @@ pub(super) fn prefix(text: &str) -> Result<Ipv4Net, String> {
         return Err(format!("host bits are set; did you mean {}?", net.trunc()));
     }
     Ok(net)
+}
+
+/// An IPv6 prefix without host bits (`2001:db8:0:3::/64`).
+pub(super) fn prefix6(text: &str) -> Result<Ipv6Net, String> {
+    let net: Ipv6Net = text.parse().map_err(|e| format!("{e}"))?;
+    if net.trunc() != net {
+        return Err(format!("host bits are set; did you mean {}?", net.trunc()));
+    }
+    Ok(net)
+}
+
+/// An IPv4 or IPv6 prefix without host bits.
+pub(super) fn prefix_any(text: &str) -> Result<IpNet, String> {
+    if text.contains(':') {
+        prefix6(text).map(IpNet::V6)
+    } else {
+        prefix(text).map(IpNet::V4)
+    }
 }
 
 /// A network interface name: 1 to IFNAMSIZ-1 characters of a-z, A-Z, 0-9, `-`, `_`, `.`.

@@ -170,13 +170,22 @@ impl Shared {
     }
 }
 
-/// Turns IPv6 off on a TUN device. The tunnels carry IPv4 only (the pool is IPv4), so IPv6 on
-/// the device would only feed the workers the kernel's own chatter (router solicitations, MLD
-/// reports) that no SA can carry.
+/// Turns IPv6 off on a TUN device whose tunnels carry IPv4 only (no IPv6 inner addresses are
+/// configured): IPv6 on the device would only feed the workers the kernel's own chatter (router
+/// solicitations, MLD reports) that no SA can carry.
 pub fn disable_ipv6(ifname: &str) -> std::io::Result<()> {
     std::fs::write(
         format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
         "1",
+    )
+}
+
+/// Turns IPv6 on on a TUN device that carries IPv6 inner addresses (a namespace or host may
+/// default to `disable_ipv6 = 1`, and then no IPv6 address can be added).
+pub fn enable_ipv6(ifname: &str) -> std::io::Result<()> {
+    std::fs::write(
+        format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
+        "0",
     )
 }
 
