@@ -108,6 +108,13 @@ pub struct Cli {
     #[arg(long)]
     pub once: bool,
 
+    /// Ask for an IPv6 inner address too (dual stack, e.g. for an IPv6 IMS core): the client
+    /// requests INTERNAL_IP6_ADDRESS, IPv6 DNS and P-CSCF, proposes IPv6 traffic selectors, puts
+    /// the address on the TUN device and routes the gateway's IPv6 subnets into it. A gateway
+    /// without an IPv6 pool gives IPv4 only.
+    #[arg(long)]
+    pub ipv6: bool,
+
     /// Transport ladder: how long IKE over UDP may go unanswered (milliseconds) before the
     /// client falls back to TPKT' over TCP.
     #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
@@ -192,6 +199,8 @@ pub struct Settings {
     pub liveness: Duration,
     /// Exit instead of reconnecting.
     pub once: bool,
+    /// Ask for an IPv6 inner address too.
+    pub ipv6: bool,
     /// IKE retransmission schedule.
     pub retransmit: ikev2::config::RetransmitConfig,
     /// When the client rekeys (and deletes unrekeyed) SAs.
@@ -276,6 +285,7 @@ impl Cli {
             reconnect_max: Duration::from_secs(self.reconnect_max_secs),
             liveness: Duration::from_secs(self.liveness_secs),
             once: self.once,
+            ipv6: self.ipv6,
             roam_check: Duration::from_millis(self.roam_check_ms),
             lifetimes: lifetimes(self.ike_lifetime_secs, self.child_lifetime_secs),
             retransmit: ikev2::config::RetransmitConfig {
@@ -340,6 +350,13 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("eseg-client").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
         cli.settings()
+    }
+
+    #[test]
+    fn ipv6_is_asked_for_only_with_the_option() {
+        assert!(!parse(&[]).unwrap().ipv6, "IPv4 only by default");
+        assert!(parse(&["--ipv6"]).unwrap().ipv6);
+        assert!(parse(&["--ipv6=yes"]).is_err(), "a flag takes no value");
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //!
 //! One IKE SA at a time. When it is established the client gives the TUN device the virtual IP,
 //! routes the gateway's traffic selectors into it (never the gateway's own address), and prints
-//! what the IMS stack needs (`address=`, `dns=`, `pcscf=` lines on stdout). When the IKE SA dies
+//! what the IMS stack needs (`address=`, `dns=`, `pcscf=` lines on stdout). With `--ipv6` it
+//! asks for an IPv6 inner address too (RFC 7296 §3.15.1 INTERNAL_IP6_ADDRESS), proposes `::/0`
+//! on both sides besides `0.0.0.0/0`, and does the same for IPv6: the /128 on the TUN device
+//! (IPv6 left on there), routes for the gateway's IPv6 selectors, `address=`/`dns=`/`pcscf=`
+//! lines with IPv6 addresses. When the IKE SA dies
 //! (Delete from the gateway, liveness check unanswered, setup failure) the routes go and the
 //! client reconnects after a backoff that doubles from `--reconnect-min-secs` up to
 //! `--reconnect-max-secs` and resets once a tunnel was up. SIGINT/SIGTERM send a Delete, wait
@@ -28,7 +32,7 @@ use ikev2::events::{CloseReason, Event, IkeSaHandle};
 use ikev2::path::{Path, Transport};
 use ikev2::ts::TrafficSelector;
 use ikev2::{Endpoint, EndpointConfig, NoAddressPool, PeerConfig};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netio::dataplane::driver::{sleep_until, ACTIVITY_REPORT_INTERVAL, NAT_KEEPALIVE_INTERVAL};
 use netio::dataplane::status::{self, SocketFileGuard};
 use netio::dataplane::tcp_stream::CloseCause;
@@ -104,7 +108,10 @@ struct TcpMove {
 struct Tunnel {
     sa: Option<IkeSaHandle>,
     established: bool,
-    routes: Vec<Ipv4Net>,
+    routes: Vec<IpNet>,
+    /// IPv6 inner addresses put on the TUN device (IPv4 replaces the old address by itself;
+    /// IPv6 ones add up and must go with the tunnel, or a stale one could become the source).
+    addresses6: Vec<Ipv6Net>,
     /// Where the outer path goes: the gateway, or the proxy on the proxy rung (the far end
     /// whose route [`roaming::source_towards`] looks up).
     far_end: Option<SocketAddr>,
@@ -148,10 +155,17 @@ impl Client {
             settings.gateway_id.clone(),
             settings.psk.clone(),
         );
-        peer.local_ts = vec![TrafficSelector::IPV4_ANY];
-        peer.remote_ts = vec![TrafficSelector::IPV4_ANY];
+        // RFC 7296 §2.9: the gateway narrows our side to the inner address(es) it hands out and
+        // its side to its protected subnets.
+        let mut any = vec![TrafficSelector::IPV4_ANY];
+        if settings.ipv6 {
+            any.push(TrafficSelector::IPV6_ANY);
+        }
+        peer.local_ts = any.clone();
+        peer.remote_ts = any;
         peer.virtual_ip = VirtualIpConfig {
             request_ipv4: true,
+            request_ipv6: settings.ipv6,
             ..VirtualIpConfig::default()
         };
         peer.dpd_delay = Some(settings.liveness);
@@ -169,7 +183,10 @@ impl Client {
                 .mtu(settings.tun_mtu),
         )
         .map_err(|e| format!("cannot create TUN device {}: {e}", settings.tun_name))?;
-        if let Err(e) = netio::dataplane::disable_ipv6(tun.name()) {
+        if settings.ipv6 {
+            netio::dataplane::enable_ipv6(tun.name())
+                .map_err(|e| format!("cannot turn IPv6 on on {}: {e}", tun.name()))?;
+        } else if let Err(e) = netio::dataplane::disable_ipv6(tun.name()) {
             tracing::debug!(error = %e, "cannot turn IPv6 off on the TUN device");
         }
         tun.set_up(true)
@@ -533,7 +550,7 @@ impl Client {
                     if self.tunnel.routes.contains(&route) {
                         continue;
                     }
-                    match self.tun.add_route(IpNet::V4(route)) {
+                    match self.tun.add_route(route) {
                         Ok(()) => self.tunnel.routes.push(route),
                         Err(e) => tracing::error!(%route, error = %e, "cannot add route"),
                     }
@@ -565,12 +582,18 @@ impl Client {
     fn configure(&mut self, assigned: &ikev2::VirtualIp) {
         let mut out = String::new();
         for addr in &assigned.addresses {
-            if let IpAddr::V4(v4) = addr {
-                let result = Ipv4Net::new(*v4, 32)
-                    .map_err(std::io::Error::other)
-                    .and_then(|net| self.tun.add_address(IpNet::V4(net)));
-                if let Err(e) = result {
-                    tracing::error!(address = %v4, error = %e, "cannot set the virtual IP");
+            let host = match addr {
+                IpAddr::V4(v4) => Ipv4Net::new(*v4, 32).map(IpNet::V4),
+                IpAddr::V6(v6) => Ipv6Net::new(*v6, 128).map(IpNet::V6),
+            };
+            let result = host
+                .map_err(std::io::Error::other)
+                .and_then(|net| self.tun.add_address(net).map(|()| net));
+            match result {
+                Ok(IpNet::V6(net)) => self.tunnel.addresses6.push(net),
+                Ok(IpNet::V4(_)) => {}
+                Err(e) => {
+                    tracing::error!(address = %addr, error = %e, "cannot set the virtual IP");
                 }
             }
             out.push_str(&format!("address={addr}\n"));
@@ -586,10 +609,16 @@ impl Client {
         let _ = stdout.flush();
     }
 
+    /// Removes the tunnel's routes and its IPv6 inner addresses from the TUN device.
     fn remove_routes(&mut self) {
         for route in self.tunnel.routes.drain(..) {
-            if let Err(e) = self.tun.remove_route(IpNet::V4(route)) {
+            if let Err(e) = self.tun.remove_route(route) {
                 tracing::debug!(%route, error = %e, "remove route");
+            }
+        }
+        for address in self.tunnel.addresses6.drain(..) {
+            if let Err(e) = self.tun.remove_ipv6_address(address) {
+                tracing::debug!(%address, error = %e, "remove IPv6 inner address");
             }
         }
     }

@@ -15,7 +15,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
 use crate::ifctl::{tun_ioctl, Control, IfReq};
@@ -189,6 +189,11 @@ impl Tun {
     /// route through the device comes with it.
     pub fn add_address(&self, net: IpNet) -> io::Result<()> {
         self.control.add_address(&self.name, net)
+    }
+
+    /// Removes an IPv6 address (an inner address the tunnel no longer holds).
+    pub fn remove_ipv6_address(&self, net: Ipv6Net) -> io::Result<()> {
+        self.control.remove_ipv6(&self.name, net)
     }
 
     /// Routes `dest` into the device (which must be up: the kernel refuses routes through a
