@@ -103,10 +103,23 @@ impl Scenario {
         )
     }
 
+    /// A lab with `clients` client hosts and a running gateway whose whole configuration file
+    /// `config` writes from the lab (for tests that change keys [`gateway_config`] fixes, such
+    /// as `clients.dns`).
+    pub fn with_config_file(clients: usize, config: impl FnOnce(&Lab) -> String) -> Self {
+        Self::build_with(Lab::builder().clients(clients), config)
+    }
+
     fn build(builder: lab::LabBuilder, clients_extra: &str, gateway_extra: &str) -> Self {
+        Self::build_with(builder, |lab| {
+            gateway_config_with(lab, gateway_extra, clients_extra, "")
+        })
+    }
+
+    fn build_with(builder: lab::LabBuilder, config: impl FnOnce(&Lab) -> String) -> Self {
         let lab = builder.build().unwrap_or_else(|e| panic!("lab: {e}"));
         let clients = lab.addresses().clients.len();
-        let config = gateway_config_with(&lab, gateway_extra, clients_extra, "");
+        let config = config(&lab);
         let config_path = lab
             .write_file("gateway.toml", config)
             .unwrap_or_else(|e| panic!("write config: {e}"));
