@@ -190,6 +190,24 @@ mod tests {
     }
 
     #[test]
+    fn dual_stack_client_any_narrowed_to_both_virtual_ips() {
+        // A client asking for IPv4 and IPv6 proposes both wildcards; the gateway allows its two
+        // inner addresses (RFC 7296 §2.9), or only the IPv4 one when it has no IPv6 pool.
+        let proposed = [TrafficSelector::IPV4_ANY, TrafficSelector::IPV6_ANY];
+        let vip = TrafficSelector::host("10.99.2.1".parse().unwrap());
+        let vip6 = TrafficSelector::host("2001:2:0:3::2".parse().unwrap());
+        let narrowed = narrow(&proposed, &[vip, vip6]);
+        assert_eq!(narrowed, vec![vip, vip6]);
+        assert!(is_narrowing_of(&narrowed, &proposed));
+        assert_eq!(narrow(&proposed, &[vip]), vec![vip]);
+        let protected6 = prefix("2001:2:0:2::/64");
+        assert_eq!(
+            narrow(&proposed, &[prefix("10.99.1.0/24"), protected6]),
+            vec![prefix("10.99.1.0/24"), protected6]
+        );
+    }
+
+    #[test]
     fn intersections() {
         let net = prefix("10.99.1.0/24");
         assert_eq!(net.start, "10.99.1.0".parse::<IpAddr>().unwrap());
