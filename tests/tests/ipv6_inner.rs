@@ -1,11 +1,14 @@
 //! IPv6 inner addresses (dual stack, for IPv6 IMS cores): a gateway with `clients.pool6`, IPv6
 //! DNS, P-CSCF and protected subnet hands a client started with `--ipv6` an IPv6 address besides
 //! its IPv4 one, and IPv6 flows through the same tunnel both ways while IPv4 keeps working.
-//! Without `--ipv6`, or without `pool6`, everything stays IPv4 only.
+//! Without `--ipv6`, or without `pool6`, everything stays IPv4 only. After a reconnect the
+//! client holds exactly its new IPv6 address: the old one left with the old tunnel.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
-use eseg_tests::{Host, Lab, Scenario};
+use eseg_tests::{Host, Lab, Scenario, TUNNEL_UP};
+use nix::sys::signal::Signal;
 
 /// The lab's gateway configuration with both families: the IPv4 plan plus the lab's IPv6 pool,
 /// DNS, P-CSCF and protected subnet.
@@ -145,5 +148,51 @@ fn ipv6_stays_off_unless_both_sides_ask_for_it() {
     assert!(
         !routes.contains(&a.v6.protected.to_string()),
         "no IPv6 selectors were agreed: {routes}"
+    );
+}
+
+#[test]
+fn after_a_gateway_crash_the_client_holds_only_its_new_ipv6_address() {
+    let mut s = Scenario::with_config_file(1, dual_stack_config);
+    s.start_client(0, &["--ipv6"]);
+    let a = s.lab.addresses().clone();
+    assert!(s.ping(Host::Client(0), IpAddr::V6(a.v6.core)));
+    let mut old = s.gateway.take().expect("gateway");
+    old.signal(Signal::SIGKILL).expect("kill gateway");
+    old.wait_timeout(Duration::from_secs(5))
+        .expect("gateway gone");
+    s.start_gateway();
+    // Two P-CSCF lines (IPv4 and IPv6) per tunnel.
+    let reconnected = Scenario::wait_until(TUNNEL_UP + Duration::from_secs(15), || {
+        s.client_printed(0, "pcscf").len() >= 4
+    });
+    assert!(reconnected, "client did not reconnect");
+    let (_, v6) = printed_addresses(&s, 0);
+    let vip6 = *v6.last().expect("an IPv6 address after the reconnect");
+    let link = s.ip(
+        Host::Client(0),
+        &["-6", "addr", "show", "dev", "eseg-c0", "scope", "global"],
+    );
+    assert_eq!(
+        link.matches("inet6 ").count(),
+        1,
+        "only the current inner address: {link}"
+    );
+    assert!(link.contains(&format!("{vip6}/128")), "{link}");
+    let client_log = s.clients[0]
+        .as_ref()
+        .map(|c| c.stderr())
+        .unwrap_or_default();
+    assert!(
+        !client_log.contains("cannot set the virtual IP"),
+        "{client_log}"
+    );
+    assert!(
+        s.ping(Host::Client(0), IpAddr::V6(a.v6.core)),
+        "client -> core over IPv6 after the reconnect"
+    );
+    assert!(
+        s.ping(Host::Core, IpAddr::V6(vip6)),
+        "core -> client over IPv6 after the reconnect"
     );
 }
