@@ -600,11 +600,26 @@ mod tests {
         let ikev2::path::Transport::Tcp(id) = path.transport else {
             panic!("a TCP path");
         };
-        // The peer never reads: socket buffers fill, then the queue, then ESP is dropped.
+        // The peer never reads: socket buffers fill, then the queue, then ESP is dropped. While
+        // the socket has room the writer keeps moving the queue into it, so the queue is kept
+        // full until the writer has made no room for 20 pauses running: only then are the
+        // socket buffers (megabytes on loopback) full.
         let mut esp = vec![0xab; 1400];
         esp[..4].copy_from_slice(&[0, 0, 0x10, 0x01]);
-        for _ in 0..20_000 {
-            h.shared.tcp.send_esp(id, &esp);
+        let deadline = now() + Duration::from_secs(20);
+        let mut pauses_without_room = 0;
+        while pauses_without_room < 20 {
+            assert!(now() < deadline, "the socket buffers never filled");
+            let mut queued = 0;
+            while h.shared.tcp.send_esp(id, &esp) {
+                queued += 1;
+            }
+            pauses_without_room = if queued == 0 {
+                pauses_without_room + 1
+            } else {
+                0
+            };
+            std::thread::sleep(Duration::from_millis(5));
         }
         assert!(h.counter(|c| &c.esp_dropped_queue_full) > 0);
         assert!(
