@@ -279,6 +279,9 @@ impl SaBook {
                     .as_ref()
                     .and_then(|v| v.addresses.first())
                     .map(ToString::to_string),
+                virtual_ips: r.virtual_ip.as_ref().map_or_else(Vec::new, |v| {
+                    v.addresses.iter().map(ToString::to_string).collect()
+                }),
                 established_secs: r
                     .established_at
                     .map_or(0, |t| now.saturating_duration_since(t).as_secs()),

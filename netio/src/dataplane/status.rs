@@ -87,6 +87,9 @@ pub struct IkeSaStatus {
     pub state: String,
     /// The virtual IP assigned to (gateway) or by (client) the peer.
     pub virtual_ip: Option<String>,
+    /// Every inner address assigned (IPv4 first, then IPv6 on a dual-stack client).
+    #[serde(default)]
+    pub virtual_ips: Vec<String>,
     /// Seconds since the SA was established.
     pub established_secs: u64,
     /// Child SAs of this IKE SA.
@@ -228,7 +231,11 @@ pub fn render_table(report: &StatusReport) -> String {
             } else {
                 sa.state.clone()
             },
-            sa.virtual_ip.clone().unwrap_or_else(|| "-".into()),
+            if sa.virtual_ips.is_empty() {
+                sa.virtual_ip.clone().unwrap_or_else(|| "-".into())
+            } else {
+                sa.virtual_ips.join(",")
+            },
         ];
         if sa.child_sas.is_empty() {
             let mut row = ike.to_vec();
@@ -298,6 +305,7 @@ mod tests {
                     state: "established".into(),
                     mobike: true,
                     virtual_ip: Some("198.18.1.2".into()),
+                    virtual_ips: vec!["198.18.1.2".into(), "2001:2:0:3::2".into()],
                     established_secs: 10,
                     child_sas: vec![ChildSaStatus {
                         spi_in: 0xc1,
@@ -332,6 +340,7 @@ mod tests {
         assert!(lines[1].starts_with("PEER"));
         assert!(lines[2].contains("000000c1") && lines[2].contains("deadbeef"));
         assert!(lines[2].contains("established (mobike)"), "{table}");
+        assert!(lines[2].contains("198.18.1.2,2001:2:0:3::2"), "{table}");
         assert!(!lines[3].contains("mobike"), "{table}");
         assert!(
             lines[2].trim_end().ends_with(" 3"),
