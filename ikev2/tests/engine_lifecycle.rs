@@ -146,12 +146,8 @@ fn esp_activity_postpones_liveness_checks() {
 fn liveness_check_command_is_answered() {
     let mut pair = Pair::default_pair();
     let sa = pair.connect();
-    pair.client.check_liveness(pair.now, sa).unwrap();
-    pair.drive();
-    assert!(pair
-        .client_events
-        .iter()
-        .any(|e| matches!(e, Event::PeerAlive { .. })));
+    pair.client_checks_liveness(sa);
+    assert!(pair.client_saw_peer_alive());
 }
 
 #[test]
@@ -162,11 +158,8 @@ fn close_from_either_side_leaves_no_state() {
         match closer {
             Side::Client => pair.client.close(pair.now, sa).unwrap(),
             Side::Server => {
-                let server_sa = pair.server_events.iter().find_map(|e| match e {
-                    Event::IkeSaEstablished { sa, .. } => Some(*sa),
-                    _ => None,
-                });
-                pair.server.close(pair.now, server_sa.unwrap()).unwrap();
+                let server_sa = pair.server_sa();
+                pair.server.close(pair.now, server_sa).unwrap();
             }
         }
         pair.drive();
@@ -606,8 +599,7 @@ fn nat_rebinding_and_migration_move_the_ike_sa() {
     let sa = pair.connect();
     // The client's NAT mapping changes: the server follows the next authenticated message.
     pair.nat = Some("198.51.100.9".parse().unwrap());
-    pair.client.check_liveness(pair.now, sa).unwrap();
-    pair.drive();
+    pair.client_checks_liveness(sa);
     let moved = pair.server_events.iter().find_map(|e| match e {
         Event::PathChanged { path, .. } => Some(*path),
         _ => None,
@@ -647,13 +639,9 @@ fn nat_rebinding_and_migration_move_the_ike_sa() {
         local: "10.99.0.2:4501".parse().unwrap(),
         ..path
     };
-    pair.client.migrate(pair.now, sa, new_path).unwrap();
-    pair.drive();
+    pair.client_migrates(sa, new_path);
     assert_eq!(pair.client.path(sa), Some(new_path));
-    assert!(pair
-        .client_events
-        .iter()
-        .any(|e| matches!(e, Event::PeerAlive { .. })));
+    assert!(pair.client_saw_peer_alive());
 }
 
 #[test]

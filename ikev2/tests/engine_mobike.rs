@@ -9,7 +9,7 @@
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::scripted::{Reply, Scripted};
 use common::{Pair, Side, Verdict};
@@ -30,55 +30,34 @@ fn is_response(data: &[u8]) -> bool {
     data.get(19).is_some_and(|flags| flags & 0x20 != 0)
 }
 
-/// `mobike` of every `IkeSaEstablished` in `events`.
-fn negotiated(events: &[Event]) -> Vec<bool> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::IkeSaEstablished { mobike, .. } => Some(*mobike),
-            _ => None,
-        })
-        .collect()
+/// The values `$pattern` binds to `$value` in every event of `$events` it matches, in order.
+macro_rules! pick {
+    ($events:expr, $pattern:pat => $value:expr) => {
+        $events
+            .iter()
+            .filter_map(|e| match e {
+                $pattern => Some($value),
+                _ => None,
+            })
+            .collect()
+    };
 }
 
-fn server_sa(pair: &Pair) -> IkeSaHandle {
-    pair.server_events
-        .iter()
-        .find_map(|e| match e {
-            Event::IkeSaEstablished { sa, .. } => Some(*sa),
-            _ => None,
-        })
-        .unwrap()
+/// `mobike` of every `IkeSaEstablished` in `events`.
+fn negotiated(events: &[Event]) -> Vec<bool> {
+    pick!(events, Event::IkeSaEstablished { mobike, .. } => *mobike)
 }
 
 fn path_changes(events: &[Event]) -> Vec<Path> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::PathChanged { path, .. } => Some(*path),
-            _ => None,
-        })
-        .collect()
+    pick!(events, Event::PathChanged { path, .. } => *path)
 }
 
 fn confirmed_nat(events: &[Event]) -> Vec<bool> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::PathConfirmed { nat_local, .. } => Some(*nat_local),
-            _ => None,
-        })
-        .collect()
+    pick!(events, Event::PathConfirmed { nat_local, .. } => *nat_local)
 }
 
 fn confirmed(events: &[Event]) -> Vec<(Path, bool)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::PathConfirmed { path, mobike, .. } => Some((*path, *mobike)),
-            _ => None,
-        })
-        .collect()
+    pick!(events, Event::PathConfirmed { path, mobike, .. } => (*path, *mobike))
 }
 
 /// A pair without forced encapsulation and without NAT: each side sees the other as not
@@ -88,6 +67,21 @@ fn honest_pair() -> Pair {
     pair.reconfigure_client(|config| config.force_encapsulation = false);
     pair.reconfigure_server(|config| config.force_encapsulation = false);
     pair
+}
+
+/// `pair` with an IKE SA: the pair, the client's handle and the server's.
+fn connected(mut pair: Pair) -> (Pair, IkeSaHandle, IkeSaHandle) {
+    let sa = pair.connect();
+    let server = pair.server_sa();
+    (pair, sa, server)
+}
+
+/// The client moves `sa` to its current path with the local address `local` (it "changed
+/// network"); delivered until quiet. Returns the new path.
+fn move_client(pair: &mut Pair, sa: IkeSaHandle, local: &str) -> Path {
+    let new_path = moved(pair, sa, local);
+    pair.client_migrates(sa, new_path);
+    new_path
 }
 
 /// The client's current path with another local address (the client "changed network").
@@ -116,7 +110,7 @@ fn mobike_is_negotiated_when_both_sides_offer_it() {
     assert_eq!(negotiated(&pair.client_events), [true]);
     assert_eq!(negotiated(&pair.server_events), [true]);
     assert!(pair.client.mobike(sa));
-    assert!(pair.server.mobike(server_sa(&pair)));
+    assert!(pair.server.mobike(pair.server_sa()));
     assert_eq!(pair.client.counters().mobike_established, 1);
     assert_eq!(pair.server.counters().mobike_established, 1);
     // A closed SA is no MOBIKE SA any more.
@@ -136,7 +130,7 @@ fn mobike_is_not_negotiated_when_either_side_is_off() {
         assert_eq!(negotiated(&pair.client_events), [false]);
         assert_eq!(negotiated(&pair.server_events), [false]);
         assert!(!pair.client.mobike(sa));
-        assert!(!pair.server.mobike(server_sa(&pair)));
+        assert!(!pair.server.mobike(pair.server_sa()));
         assert_eq!(pair.server.counters().mobike_established, 0);
     }
 }
@@ -148,7 +142,7 @@ fn mobike_initiator_floats_to_4500_without_a_nat() {
     let sa = pair.connect();
     assert_eq!(pair.client.path(sa).unwrap().remote.port(), 4500);
     assert_eq!(
-        pair.server.path(server_sa(&pair)).unwrap().local.port(),
+        pair.server.path(pair.server_sa()).unwrap().local.port(),
         4500
     );
     // ESP is still not encapsulated: there is no NAT and nothing forces it.
@@ -157,13 +151,10 @@ fn mobike_initiator_floats_to_4500_without_a_nat() {
 
 #[test]
 fn migrate_sends_update_sa_addresses_and_the_responder_moves() {
-    let mut pair = honest_pair();
-    let sa = pair.connect();
-    let server = server_sa(&pair);
+    let (mut pair, sa, server) = connected(honest_pair());
     let new_path = moved(&pair, sa, "10.99.7.2:4500");
     let requests_before = informational_requests(&pair).len();
-    pair.client.migrate(pair.now, sa, new_path).unwrap();
-    pair.drive();
+    pair.client_migrates(sa, new_path);
 
     // One INFORMATIONAL request went out; the responder moved to where it came from.
     assert_eq!(informational_requests(&pair).len(), requests_before + 1);
@@ -188,8 +179,7 @@ fn migrate_sends_update_sa_addresses_and_the_responder_moves() {
     assert_eq!(pair.client.counters().address_updates_failed, 0);
 
     // Traffic goes on over the new path: a liveness check from it is answered there.
-    pair.client.check_liveness(pair.now, sa).unwrap();
-    pair.drive();
+    pair.client_checks_liveness(sa);
     assert_eq!(pair.server.path(server).unwrap().remote, seen);
     assert!(pair
         .log
@@ -202,18 +192,12 @@ fn migrate_sends_update_sa_addresses_and_the_responder_moves() {
 #[test]
 fn a_mobike_responder_does_not_follow_an_unannounced_path_of_a_peer_not_behind_a_nat() {
     // RFC 4555 §3.8: only UPDATE_SA_ADDRESSES moves the SA when the peer is not behind a NAT.
-    let mut pair = honest_pair();
-    let sa = pair.connect();
-    let server = server_sa(&pair);
+    let (mut pair, sa, server) = connected(honest_pair());
     let before = pair.server.path(server).unwrap();
     pair.nat = Some("198.51.100.9".parse().unwrap());
-    pair.client.check_liveness(pair.now, sa).unwrap();
-    pair.drive();
+    pair.client_checks_liveness(sa);
     // Answered on the path the request came in on (RFC 7296 §2.11), but not followed.
-    assert!(pair
-        .client_events
-        .iter()
-        .any(|e| matches!(e, Event::PeerAlive { .. })));
+    assert!(pair.client_saw_peer_alive());
     assert_eq!(pair.server.path(server), Some(before));
     assert!(path_changes(&pair.server_events).is_empty());
 }
@@ -221,13 +205,10 @@ fn a_mobike_responder_does_not_follow_an_unannounced_path_of_a_peer_not_behind_a
 #[test]
 fn a_mobike_responder_still_follows_nat_rebinding_of_a_peer_behind_a_nat() {
     // The default forces encapsulation: the server sees the client as behind a NAT.
-    let mut pair = Pair::default_pair();
-    let sa = pair.connect();
-    let server = server_sa(&pair);
+    let (mut pair, sa, server) = connected(Pair::default_pair());
     assert!(pair.server.mobike(server));
     pair.nat = Some("198.51.100.9".parse().unwrap());
-    pair.client.check_liveness(pair.now, sa).unwrap();
-    pair.drive();
+    pair.client_checks_liveness(sa);
     let nat: IpAddr = "198.51.100.9".parse().unwrap();
     assert_eq!(pair.server.path(server).unwrap().remote.ip(), nat);
     assert_eq!(path_changes(&pair.server_events).len(), 1);
@@ -235,9 +216,7 @@ fn a_mobike_responder_still_follows_nat_rebinding_of_a_peer_behind_a_nat() {
 
 #[test]
 fn a_retransmitted_update_gets_the_cached_response_and_a_replay_does_not_move_back() {
-    let mut pair = honest_pair();
-    let sa = pair.connect();
-    let server = server_sa(&pair);
+    let (mut pair, sa, server) = connected(honest_pair());
     // The first answer to the update is lost: the client retransmits, the server answers from
     // its cache without moving again.
     let mut dropped = false;
@@ -248,9 +227,7 @@ fn a_retransmitted_update_gets_the_cached_response_and_a_replay_does_not_move_ba
         }
         Verdict::Deliver
     }));
-    let path_b = moved(&pair, sa, "10.99.7.2:4500");
-    pair.client.migrate(pair.now, sa, path_b).unwrap();
-    pair.drive();
+    let path_b = move_client(&mut pair, sa, "10.99.7.2:4500");
     assert!(confirmed(&pair.client_events).is_empty());
     pair.advance(Duration::from_secs(5));
     assert_eq!(confirmed(&pair.client_events), [(path_b, true)]);
@@ -260,9 +237,7 @@ fn a_retransmitted_update_gets_the_cached_response_and_a_replay_does_not_move_ba
     let update_b = informational_requests(&pair).last().unwrap().clone();
 
     // The client moves again, to C.
-    let path_c = moved(&pair, sa, "10.99.8.2:4500");
-    pair.client.migrate(pair.now, sa, path_c).unwrap();
-    pair.drive();
+    let path_c = move_client(&mut pair, sa, "10.99.8.2:4500");
     let seen_b = Path::udp(pair.server.path(server).unwrap().local, path_b.local);
     let seen_c = pair.server.path(server).unwrap();
     assert_eq!(seen_c.remote, path_c.local);
@@ -287,16 +262,12 @@ fn a_retransmitted_update_gets_the_cached_response_and_a_replay_does_not_move_ba
 
 #[test]
 fn a_request_in_flight_keeps_going_on_the_new_path_and_the_update_follows_it() {
-    let mut pair = honest_pair();
-    let sa = pair.connect();
-    let server = server_sa(&pair);
+    let (mut pair, sa, server) = connected(honest_pair());
     // A liveness check is in flight on the old path when the client moves.
     pair.client.check_liveness(pair.now, sa).unwrap();
     pair.hold_next = Some(Side::Client);
     pair.step();
-    let path_b = moved(&pair, sa, "10.99.7.2:4500");
-    pair.client.migrate(pair.now, sa, path_b).unwrap();
-    pair.drive();
+    let path_b = move_client(&mut pair, sa, "10.99.7.2:4500");
     // The update waits for the window.
     assert!(confirmed(&pair.client_events).is_empty());
     pair.release_held();
@@ -307,8 +278,7 @@ fn a_request_in_flight_keeps_going_on_the_new_path_and_the_update_follows_it() {
     let path_c = moved(&pair, sa, "10.99.8.2:4500");
     let path_d = moved(&pair, sa, "10.99.9.2:4500");
     pair.client.migrate(pair.now, sa, path_c).unwrap();
-    pair.client.migrate(pair.now, sa, path_d).unwrap();
-    pair.drive();
+    pair.client_migrates(sa, path_d);
     assert_eq!(pair.server.path(server).unwrap().remote, path_d.local);
     assert_eq!(pair.client.path(sa), Some(path_d));
     assert_eq!(confirmed(&pair.client_events).last(), Some(&(path_d, true)));
@@ -319,17 +289,12 @@ fn migrate_without_mobike_sends_a_liveness_check_the_peer_follows() {
     let mut pair = Pair::default_pair();
     pair.reconfigure_server(|config| config.mobike = false);
     let sa = pair.connect();
-    let server = server_sa(&pair);
+    let server = pair.server_sa();
     assert!(!pair.client.mobike(sa));
-    let new_path = moved(&pair, sa, "10.99.7.2:4500");
-    pair.client.migrate(pair.now, sa, new_path).unwrap();
-    pair.drive();
+    let new_path = move_client(&mut pair, sa, "10.99.7.2:4500");
     assert_eq!(pair.server.path(server).unwrap().remote, new_path.local);
     assert_eq!(confirmed(&pair.client_events), [(new_path, false)]);
-    assert!(pair
-        .client_events
-        .iter()
-        .any(|e| matches!(e, Event::PeerAlive { .. })));
+    assert!(pair.client_saw_peer_alive());
     assert_eq!(pair.server.counters().address_updates, 0);
     assert_eq!(pair.client.counters().address_updates, 0);
 }
@@ -341,8 +306,7 @@ fn an_answer_without_our_cookie2_closes_the_ike_sa() {
     // update, authenticates but carries no COOKIE2 (RFC 4555 §3.7: the IKE SA must close).
     let mut first = honest_pair();
     let sa = first.connect();
-    first.client.check_liveness(first.now, sa).unwrap();
-    first.drive();
+    first.client_checks_liveness(sa);
     let plain_answer = first
         .log
         .iter()
@@ -361,9 +325,7 @@ fn an_answer_without_our_cookie2_closes_the_ike_sa() {
             Verdict::Deliver
         }
     }));
-    let new_path = moved(&second, sa, "10.99.7.2:4500");
-    second.client.migrate(second.now, sa, new_path).unwrap();
-    second.drive();
+    let new_path = move_client(&mut second, sa, "10.99.7.2:4500");
     let before = second.client.counters();
     second
         .client
@@ -385,9 +347,7 @@ fn an_answer_without_our_cookie2_closes_the_ike_sa() {
 
 #[test]
 fn the_ike_sa_keeps_mobike_across_an_ike_rekey() {
-    let mut pair = honest_pair();
-    let sa = pair.connect();
-    let server = server_sa(&pair);
+    let (mut pair, sa, server) = connected(honest_pair());
     pair.client.rekey_ike(pair.now, sa).unwrap();
     pair.drive();
     assert!(pair
@@ -395,16 +355,14 @@ fn the_ike_sa_keeps_mobike_across_an_ike_rekey() {
         .iter()
         .any(|e| matches!(e, Event::IkeSaRekeyed { .. })));
     assert!(pair.client.mobike(sa) && pair.server.mobike(server));
-    let new_path = moved(&pair, sa, "10.99.7.2:4500");
-    pair.client.migrate(pair.now, sa, new_path).unwrap();
-    pair.drive();
+    let new_path = move_client(&mut pair, sa, "10.99.7.2:4500");
     assert_eq!(confirmed(&pair.client_events), [(new_path, true)]);
     assert_eq!(pair.server.path(server).unwrap().remote, new_path.local);
 }
 
 /// A responder without forced encapsulation (so its NAT detection hashes are the real ones),
 /// MOBIKE on unless `mobike` is false, and the path a scripted initiator's datagrams arrive on.
-fn responder(mobike: bool) -> (Endpoint, std::time::Instant, Path) {
+fn responder(mobike: bool) -> (Endpoint, Instant, Path) {
     let mut config = EndpointConfig::new([7; 32], vec![std::sync::Arc::new(common::server_peer())]);
     config.force_encapsulation = false;
     config.mobike = mobike;
@@ -414,6 +372,29 @@ fn responder(mobike: bool) -> (Endpoint, std::time::Instant, Path) {
         "10.99.0.2:500".parse().unwrap(),
     );
     (server, common::origin(), path)
+}
+
+/// A [`responder`] with one IKE SA a scripted initiator set up on the path, offering MOBIKE
+/// when `offer_mobike`; the responder's events so far are drained.
+fn established(offer_mobike: bool) -> (Endpoint, Instant, Path, Scripted, IkeSaHandle) {
+    let (mut server, now, path) = responder(true);
+    let scripted = Scripted::establish(&mut server, now, path, offer_mobike);
+    let sa = only_sa(&drain_events(&mut server));
+    (server, now, path, scripted, sa)
+}
+
+/// An INFORMATIONAL request of the scripted initiator carrying `bodies`, sent from `from`
+/// (the server's view), and the server's answer.
+fn informational(
+    scripted: &mut Scripted,
+    server: &mut Endpoint,
+    now: Instant,
+    from: Path,
+    bodies: Vec<PayloadBody<'_>>,
+) -> Reply {
+    scripted
+        .exchange(server, now, from, ExchangeType::Informational, bodies)
+        .unwrap()
 }
 
 fn drain_events(server: &mut Endpoint) -> Vec<Event> {
@@ -458,46 +439,47 @@ fn cookie2_is_echoed_as_is_and_nat_detection_answered_in_any_informational() {
     let mut scripted = Scripted::establish(&mut server, now, path, true);
     for length in [8, 33, 64] {
         let cookie: Vec<u8> = (0..length).map(|i| i as u8 ^ 0x5a).collect();
-        let reply = scripted
-            .exchange(
-                &mut server,
-                now,
-                path,
-                ExchangeType::Informational,
-                vec![notify(NotifyType::Cookie2, &cookie)],
-            )
-            .unwrap();
+        let reply = informational(
+            &mut scripted,
+            &mut server,
+            now,
+            path,
+            vec![notify(NotifyType::Cookie2, &cookie)],
+        );
         assert_eq!(reply.notifies(), [(NotifyType::Cookie2, cookie)]);
     }
     // NAT detection in a request (no update) is answered for the response's addresses (§3.8).
     let (spi_i, spi_r) = (scripted.spi_i, scripted.spi_r);
     let source = nat_detection_hash(spi_i, spi_r, path.remote);
     let destination = nat_detection_hash(spi_i, spi_r, path.local);
-    let reply = scripted
-        .exchange(
-            &mut server,
-            now,
-            path,
-            ExchangeType::Informational,
-            vec![
-                notify(NotifyType::NatDetectionSourceIp, &source),
-                notify(NotifyType::NatDetectionDestinationIp, &destination),
-            ],
-        )
-        .unwrap();
+    let reply = informational(
+        &mut scripted,
+        &mut server,
+        now,
+        path,
+        vec![
+            notify(NotifyType::NatDetectionSourceIp, &source),
+            notify(NotifyType::NatDetectionDestinationIp, &destination),
+        ],
+    );
+    assert_nat_detection_answers(&scripted, &reply, path);
+    // A plain liveness check gets a plain answer.
+    let reply = informational(&mut scripted, &mut server, now, path, vec![]);
+    assert!(reply.notifies().is_empty());
+}
+
+/// Asserts that `reply`, the server's answer on `path` (the server's view), carries the NAT
+/// detection hashes of that path's addresses as the server sends from them (RFC 7296 §2.23).
+fn assert_nat_detection_answers(scripted: &Scripted, reply: &Reply, path: Path) {
+    let hash = |address| nat_detection_hash(scripted.spi_i, scripted.spi_r, address).to_vec();
     assert_eq!(
         reply.notify(NotifyType::NatDetectionSourceIp),
-        Some(nat_detection_hash(spi_i, spi_r, path.local).to_vec())
+        Some(hash(path.local))
     );
     assert_eq!(
         reply.notify(NotifyType::NatDetectionDestinationIp),
-        Some(nat_detection_hash(spi_i, spi_r, path.remote).to_vec())
+        Some(hash(path.remote))
     );
-    // A plain liveness check gets a plain answer.
-    let reply = scripted
-        .exchange(&mut server, now, path, ExchangeType::Informational, vec![])
-        .unwrap();
-    assert!(reply.notifies().is_empty());
 }
 
 /// An UPDATE_SA_ADDRESSES request as the scripted initiator sends it from `from` (the
@@ -505,7 +487,7 @@ fn cookie2_is_echoed_as_is_and_nat_detection_answered_in_any_informational() {
 fn update_from(
     scripted: &mut Scripted,
     server: &mut Endpoint,
-    now: std::time::Instant,
+    now: Instant,
     from: Path,
     cookie: &[u8],
     extra: Vec<PayloadBody<'_>>,
@@ -519,16 +501,12 @@ fn update_from(
         notify(NotifyType::Cookie2, cookie),
     ];
     bodies.extend(extra);
-    scripted
-        .exchange(server, now, from, ExchangeType::Informational, bodies)
-        .unwrap()
+    informational(scripted, server, now, from, bodies)
 }
 
 #[test]
 fn an_update_moves_the_responder_to_the_path_it_came_on() {
-    let (mut server, now, path) = responder(true);
-    let mut scripted = Scripted::establish(&mut server, now, path, true);
-    let sa = only_sa(&drain_events(&mut server));
+    let (mut server, now, path, mut scripted, sa) = established(true);
     let new_path = Path::udp(path.local, "192.0.2.77:4500".parse().unwrap());
     let cookie = [0x42; 16];
     // Additional addresses are accepted and change nothing (we have one address, §3.4).
@@ -547,15 +525,7 @@ fn an_update_moves_the_responder_to_the_path_it_came_on() {
     );
     assert_eq!(reply.path, new_path, "answered on the new path");
     assert_eq!(reply.notify(NotifyType::Cookie2), Some(cookie.to_vec()));
-    let (spi_i, spi_r) = (scripted.spi_i, scripted.spi_r);
-    assert_eq!(
-        reply.notify(NotifyType::NatDetectionDestinationIp),
-        Some(nat_detection_hash(spi_i, spi_r, new_path.remote).to_vec())
-    );
-    assert_eq!(
-        reply.notify(NotifyType::NatDetectionSourceIp),
-        Some(nat_detection_hash(spi_i, spi_r, new_path.local).to_vec())
-    );
+    assert_nat_detection_answers(&scripted, &reply, new_path);
     assert_eq!(server.path(sa), Some(new_path));
     assert_eq!(
         path_changes(&drain_events(&mut server)),
@@ -565,24 +535,20 @@ fn an_update_moves_the_responder_to_the_path_it_came_on() {
     assert_eq!(server.counters().address_updates, 1);
 
     // NO_ADDITIONAL_ADDRESSES alone is fine too.
-    let reply = scripted
-        .exchange(
-            &mut server,
-            now,
-            new_path,
-            ExchangeType::Informational,
-            vec![notify(NotifyType::NoAdditionalAddresses, &[])],
-        )
-        .unwrap();
+    let reply = informational(
+        &mut scripted,
+        &mut server,
+        now,
+        new_path,
+        vec![notify(NotifyType::NoAdditionalAddresses, &[])],
+    );
     assert!(reply.notifies().is_empty());
     assert!(server.is_established(sa));
 }
 
 #[test]
 fn no_nats_allowed_that_does_not_match_the_packet_is_refused_and_nothing_moves() {
-    let (mut server, now, path) = responder(true);
-    let mut scripted = Scripted::establish(&mut server, now, path, true);
-    let sa = only_sa(&drain_events(&mut server));
+    let (mut server, now, path, mut scripted, sa) = established(true);
     let new_path = Path::udp(path.local, "192.0.2.77:4500".parse().unwrap());
     // What the initiator put in its headers: source 10.0.0.5:4500 (a NAT rewrote it).
     let behind_nat = [10, 0, 0, 5, 10, 99, 0, 1, 0x11, 0x94, 0x01, 0xf4];
@@ -623,9 +589,7 @@ fn no_nats_allowed_that_does_not_match_the_packet_is_refused_and_nothing_moves()
 
 #[test]
 fn malformed_mobike_notifies_get_invalid_syntax_and_are_counted() {
-    let (mut server, now, path) = responder(true);
-    let mut scripted = Scripted::establish(&mut server, now, path, true);
-    let sa = only_sa(&drain_events(&mut server));
+    let (mut server, now, path, mut scripted, sa) = established(true);
     let other = Path::udp(path.local, "192.0.2.77:4500".parse().unwrap());
     let short_cookie = [1u8; 7];
     let long_cookie = [2u8; 65];
@@ -666,9 +630,7 @@ fn malformed_mobike_notifies_get_invalid_syntax_and_are_counted() {
     for (what, mut bodies) in cases {
         bodies.insert(0, notify(NotifyType::UpdateSaAddresses, &[]));
         let before = server.counters();
-        let reply = scripted
-            .exchange(&mut server, now, other, ExchangeType::Informational, bodies)
-            .unwrap();
+        let reply = informational(&mut scripted, &mut server, now, other, bodies);
         assert_eq!(
             reply.notifies(),
             [(NotifyType::InvalidSyntax, Vec::new())],
@@ -695,17 +657,13 @@ fn malformed_mobike_notifies_get_invalid_syntax_and_are_counted() {
     assert!(server.is_established(sa));
     assert!(path_changes(&drain_events(&mut server)).is_empty());
     // The SA still works.
-    let reply = scripted
-        .exchange(&mut server, now, path, ExchangeType::Informational, vec![])
-        .unwrap();
+    let reply = informational(&mut scripted, &mut server, now, path, vec![]);
     assert!(reply.notifies().is_empty());
 }
 
 #[test]
 fn an_update_on_an_ike_sa_without_mobike_is_ignored_and_counted() {
-    let (mut server, now, path) = responder(true);
-    let mut scripted = Scripted::establish(&mut server, now, path, false);
-    let sa = only_sa(&drain_events(&mut server));
+    let (mut server, now, path, mut scripted, sa) = established(false);
     assert!(!server.mobike(sa));
     let before = server.counters();
     let cookie = [0x33; 12];
@@ -728,20 +686,18 @@ fn an_initiator_behind_a_nat_announces_a_new_nat_mapping_it_learns_from_a_livene
     let mut pair = honest_pair();
     pair.nat = Some("198.51.100.9".parse().unwrap());
     let sa = pair.connect();
-    let server = server_sa(&pair);
+    let server = pair.server_sa();
     assert!(pair.client.mobike(sa));
     // The first check sets the baseline; the second, with the same mapping, changes nothing.
     for _ in 0..2 {
-        pair.client.check_liveness(pair.now, sa).unwrap();
-        pair.drive();
+        pair.client_checks_liveness(sa);
     }
     assert_eq!(pair.client.counters().address_updates, 0);
     assert_eq!(pair.server.counters().address_updates, 0);
     // The NAT hands out a new public address: the next check notices and the client announces
     // its path again, so a responder that does not follow on its own moves too.
     pair.nat = Some("198.51.100.10".parse().unwrap());
-    pair.client.check_liveness(pair.now, sa).unwrap();
-    pair.drive();
+    pair.client_checks_liveness(sa);
     assert_eq!(pair.client.counters().address_updates, 1);
     assert_eq!(pair.server.counters().address_updates, 1);
     assert_eq!(confirmed_nat(&pair.client_events), [true]);
@@ -756,8 +712,7 @@ fn an_initiator_behind_a_nat_announces_a_new_nat_mapping_it_learns_from_a_livene
     let mut pair = honest_pair();
     let sa = pair.connect();
     for _ in 0..2 {
-        pair.client.check_liveness(pair.now, sa).unwrap();
-        pair.drive();
+        pair.client_checks_liveness(sa);
     }
     assert_eq!(pair.client.counters().address_updates, 0);
 }
@@ -767,9 +722,7 @@ fn only_the_original_initiator_sends_address_updates() {
     // RFC 4555 §3.3: the initiator decides. A gateway that migrates its side of a MOBIKE SA
     // sends a liveness check from the new path; the client follows it (the server side looks
     // like a NAT to it, as encapsulation is forced), no UPDATE_SA_ADDRESSES is involved.
-    let mut pair = Pair::default_pair();
-    let sa = pair.connect();
-    let server = server_sa(&pair);
+    let (mut pair, sa, server) = connected(Pair::default_pair());
     assert!(pair.server.mobike(server));
     let path = pair.server.path(server).unwrap();
     let new_path = Path {
@@ -788,14 +741,10 @@ fn only_the_original_initiator_sends_address_updates() {
 #[test]
 fn moving_behind_a_nat_is_detected_by_both_sides_from_the_update() {
     // RFC 4555 §3.5: NAT detection is redone with the update and its answer.
-    let mut pair = honest_pair();
-    let sa = pair.connect();
-    let server = server_sa(&pair);
+    let (mut pair, sa, server) = connected(honest_pair());
     assert_eq!(confirmed_nat(&pair.client_events), Vec::<bool>::new());
     pair.nat = Some("203.0.113.44".parse().unwrap());
-    let new_path = moved(&pair, sa, "192.168.1.20:4500");
-    pair.client.migrate(pair.now, sa, new_path).unwrap();
-    pair.drive();
+    let new_path = move_client(&mut pair, sa, "192.168.1.20:4500");
     assert_eq!(confirmed(&pair.client_events), [(new_path, true)]);
     assert_eq!(
         confirmed_nat(&pair.client_events),
@@ -808,8 +757,7 @@ fn moving_behind_a_nat_is_detected_by_both_sides_from_the_update() {
     // follows the liveness check itself, and the client announces the new mapping it learns
     // from the answer (§3.8).
     pair.nat = Some("203.0.113.45".parse().unwrap());
-    pair.client.check_liveness(pair.now, sa).unwrap();
-    pair.drive();
+    pair.client_checks_liveness(sa);
     let rebound: IpAddr = "203.0.113.45".parse().unwrap();
     assert_eq!(pair.server.path(server).unwrap().remote.ip(), rebound);
     assert_eq!(path_changes(&pair.server_events).len(), 2);

@@ -327,6 +327,36 @@ impl Pair {
         self.drive();
     }
 
+    /// The server's handle of the first IKE SA it established.
+    pub fn server_sa(&self) -> IkeSaHandle {
+        self.server_events
+            .iter()
+            .find_map(|e| match e {
+                Event::IkeSaEstablished { sa, .. } => Some(*sa),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    /// The client checks its peer's liveness on `sa`; delivered until quiet.
+    pub fn client_checks_liveness(&mut self, sa: IkeSaHandle) {
+        self.client.check_liveness(self.now, sa).unwrap();
+        self.drive();
+    }
+
+    /// The client moves `sa` to `path`; delivered until quiet.
+    pub fn client_migrates(&mut self, sa: IkeSaHandle, path: Path) {
+        self.client.migrate(self.now, sa, path).unwrap();
+        self.drive();
+    }
+
+    /// Whether the client has seen its peer alive (an answered liveness check).
+    pub fn client_saw_peer_alive(&self) -> bool {
+        self.client_events
+            .iter()
+            .any(|e| matches!(e, Event::PeerAlive { .. }))
+    }
+
     pub fn established(events: &[Event]) -> usize {
         events
             .iter()
