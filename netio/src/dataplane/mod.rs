@@ -181,12 +181,22 @@ pub fn disable_ipv6(ifname: &str) -> std::io::Result<()> {
 }
 
 /// Turns IPv6 on on a TUN device that carries IPv6 inner addresses (a namespace or host may
-/// default to `disable_ipv6 = 1`, and then no IPv6 address can be added).
+/// default to `disable_ipv6 = 1`, and then no IPv6 address can be added), without the link
+/// chatter the kernel would otherwise send into the tunnel, where no SA matches it: no
+/// link-local address (`addr_gen_mode = 1`; nothing on a tunnel talks link-local), no duplicate
+/// address detection (the pool assigned the address, there is no link to probe) and no router
+/// solicitations or advertisements accepted (`accept_ra = 0`; routes come from the IKE SA).
 pub fn enable_ipv6(ifname: &str) -> std::io::Result<()> {
-    std::fs::write(
-        format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
-        "0",
-    )
+    for (key, value) in [
+        ("addr_gen_mode", "1"),
+        ("accept_dad", "0"),
+        ("accept_ra", "0"),
+        ("router_solicitations", "0"),
+        ("disable_ipv6", "0"),
+    ] {
+        std::fs::write(format!("/proc/sys/net/ipv6/conf/{ifname}/{key}"), value)?;
+    }
+    Ok(())
 }
 
 /// The clock the workers read (passed in by the binary: library code never reads the clock).
