@@ -397,7 +397,8 @@ mod tests {
     #[test]
     fn every_notify_length_is_accepted_exactly_when_rfc_4555_allows_it() {
         // The lengths each MOBIKE notify may have.
-        let allowed: [(NotifyType, fn(usize) -> bool); 9] = [
+        type AllowedLength = fn(usize) -> bool;
+        let allowed: [(NotifyType, AllowedLength); 9] = [
             (NotifyType::Cookie2, |length| (8..=64).contains(&length)),
             (NotifyType::NoNatsAllowed, |length| {
                 length == 12 || length == 36
