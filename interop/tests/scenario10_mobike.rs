@@ -25,14 +25,15 @@ use std::time::Duration;
 
 use eseg_interop::{
     exclusive, wait_until, Charon, CharonOptions, ChildSa, EsegProcess, GatewaySettings, IkeSa,
-    PingRun,
+    PingRun, SwanctlConf,
 };
-use lab::{ifname, Host, Lab};
+use lab::{ifname, Host, Lab, LabAddresses};
 use netio::dataplane::status::ChildSaStatus;
 
 use common::{
-    bring_up, client_conf, eseg_client_connected, eseg_gateway_and_strongswan_client, gateway_conf,
-    ping_both_ways, strongswan_gateway, INITIATE_LIMIT,
+    bring_up, client_conf, eseg_client_connected, eseg_client_deletes,
+    eseg_gateway_and_strongswan_client, gateway_conf, ping_both_ways, strongswan_client_deletes,
+    strongswan_gateway, INITIATE_LIMIT,
 };
 
 /// Offset in the clients' LAN of the address client 0 moves to (free: the next hop is at 1,
@@ -80,6 +81,15 @@ fn prepare_move(lab: &Lab) -> Move {
     }
 }
 
+/// The lab's strongSwan client configuration with MOBIKE on and any local address (so it
+/// follows client 0's move).
+fn roaming_client_conf(a: &LabAddresses) -> SwanctlConf {
+    client_conf(a, |c| {
+        c.mobike = true;
+        c.local_addrs = "%any".into();
+    })
+}
+
 /// Moves client 0 from `m.old` to `m.new`: the new address comes first, then the old one goes
 /// (a make-before-break handover, as a phone does when LTE is up before Wi-Fi drops).
 fn move_client(lab: &Lab, m: Move) {
@@ -121,9 +131,10 @@ fn only_sa(charon: &Charon) -> IkeSa {
 }
 
 /// Waits until strongSwan's only IKE SA satisfies `moved` and holds exactly one CHILD SA,
-/// installed, other than `old_child_spi` (libipsec's rekey after the move is over), and
-/// returns that SA.
-fn wait_for_moved_sa(charon: &Charon, old_child_spi: u32, moved: impl Fn(&IkeSa) -> bool) -> IkeSa {
+/// installed, other than the first of `before` (libipsec's rekey after the move is over), checks
+/// that it is still the IKE SA `before` was, and returns it.
+fn wait_for_moved_sa(charon: &Charon, before: &IkeSa, moved: impl Fn(&IkeSa) -> bool) -> IkeSa {
+    let old_child_spi = before.child_sas[0].spi_in;
     let mut last = Vec::new();
     let done = wait_until(
         MOVE_LIMIT,
@@ -138,7 +149,9 @@ fn wait_for_moved_sa(charon: &Charon, old_child_spi: u32, moved: impl Fn(&IkeSa)
     if let Err(e) = done {
         panic!("{e}: {last:?}\nstrongSwan log:\n{}", charon.log());
     }
-    last.remove(0)
+    let after = last.remove(0);
+    assert_same_ike_sa(before, &after);
+    after
 }
 
 /// strongSwan's only CHILD SA and eseg's CHILD SA that pairs with it (SPIs mirrored).
@@ -195,9 +208,12 @@ fn assert_same_ike_sa(before: &IkeSa, after: &IkeSa) {
     assert_eq!(after.remote_vips, before.remote_vips);
 }
 
-/// The line of `log` with all of `needles`, if any.
-fn log_line<'a>(log: &'a str, needles: &[&str]) -> Option<&'a str> {
-    log.lines().find(|l| needles.iter().all(|n| l.contains(n)))
+/// Asserts that a line of `log` holds all of `needles`; `missing` says what its absence means.
+fn assert_logged(log: &str, needles: &[&str], missing: &str) {
+    assert!(
+        log.lines().any(|l| needles.iter().all(|n| l.contains(n))),
+        "{missing}:\n{log}"
+    );
 }
 
 /// The initiator's side of §3.5 as strongSwan logs it: it asked for the move with MOBIKE (not by
@@ -212,51 +228,50 @@ fn assert_strongswan_initiated_mobike(log: &str) {
         !log.contains("reauthenticating IKE_SA"),
         "strongSwan reauthenticated instead of moving the SA:\n{log}"
     );
-    let request = &[
-        "generating INFORMATIONAL request",
-        "N(UPD_SA_ADDR)",
-        "N(NATD_S_IP)",
-        "N(NATD_D_IP)",
-        "N(COOKIE2)",
-    ];
-    assert!(
-        log_line(log, request).is_some(),
-        "no UPDATE_SA_ADDRESSES:\n{log}"
+    assert_logged(
+        log,
+        &[
+            "generating INFORMATIONAL request",
+            "N(UPD_SA_ADDR)",
+            "N(NATD_S_IP)",
+            "N(NATD_D_IP)",
+            "N(COOKIE2)",
+        ],
+        "no UPDATE_SA_ADDRESSES",
     );
-    let response = &[
-        "parsed INFORMATIONAL response",
-        "N(NATD_S_IP)",
-        "N(NATD_D_IP)",
-        "N(COOKIE2)",
-    ];
-    assert!(
-        log_line(log, response).is_some(),
-        "the answer to UPDATE_SA_ADDRESSES lacks NAT detection or COOKIE2:\n{log}"
+    assert_logged(
+        log,
+        &[
+            "parsed INFORMATIONAL response",
+            "N(NATD_S_IP)",
+            "N(NATD_D_IP)",
+            "N(COOKIE2)",
+        ],
+        "the answer to UPDATE_SA_ADDRESSES lacks NAT detection or COOKIE2",
     );
 }
 
 /// The responder's side as strongSwan logs it: it moved the SA from `m.old` to `m.new` on an
 /// UPDATE_SA_ADDRESSES with NAT detection.
 fn assert_strongswan_moved_peer(log: &str, m: Move) {
-    let request = &[
-        "parsed INFORMATIONAL request",
-        "N(UPD_SA_ADDR)",
-        "N(NATD_S_IP)",
-        "N(NATD_D_IP)",
-    ];
-    assert!(
-        log_line(log, request).is_some(),
-        "no UPDATE_SA_ADDRESSES:\n{log}"
+    assert_logged(
+        log,
+        &[
+            "parsed INFORMATIONAL request",
+            "N(UPD_SA_ADDR)",
+            "N(NATD_S_IP)",
+            "N(NATD_D_IP)",
+        ],
+        "no UPDATE_SA_ADDRESSES",
     );
-    let moved = &[
-        "remote endpoint changed from",
-        &format!("{}[", m.old),
-        &format!("to {}[", m.new),
-    ];
-    assert!(
-        log_line(log, moved).is_some(),
-        "strongSwan did not move the SA to {}:\n{log}",
-        m.new
+    assert_logged(
+        log,
+        &[
+            "remote endpoint changed from",
+            &format!("{}[", m.old),
+            &format!("to {}[", m.new),
+        ],
+        &format!("strongSwan did not move the SA to {}", m.new),
     );
 }
 
@@ -270,10 +285,7 @@ fn baseline_strongswan_client_moves_with_a_strongswan_gateway() {
     let mut client =
         Charon::start(&lab, Host::Client(0), "c0", &CharonOptions::default()).expect("charon");
     client
-        .load(&client_conf(&a, |c| {
-            c.mobike = true;
-            c.local_addrs = "%any".into();
-        }))
+        .load(&roaming_client_conf(&a))
         .expect("load the client configuration");
     let up = client
         .initiate("c", "net", INITIATE_LIMIT)
@@ -285,14 +297,10 @@ fn baseline_strongswan_client_moves_with_a_strongswan_gateway() {
 
     move_client_under_ping(&lab, m, vip);
 
-    let after = wait_for_moved_sa(&client, before.child_sas[0].spi_in, |sa| {
-        sa.local_host == m.new.to_string()
-    });
-    assert_same_ike_sa(&before, &after);
-    let gateway_after = wait_for_moved_sa(&gateway, gateway_before.child_sas[0].spi_in, |sa| {
+    wait_for_moved_sa(&client, &before, |sa| sa.local_host == m.new.to_string());
+    wait_for_moved_sa(&gateway, &gateway_before, |sa| {
         sa.remote_host == m.new.to_string()
     });
-    assert_same_ike_sa(&gateway_before, &gateway_after);
     assert_strongswan_initiated_mobike(&client.log());
     assert_strongswan_moved_peer(&gateway.log(), m);
     // libipsec cannot update an ESP SA in place: strongSwan rekeys the CHILD SA instead.
@@ -322,10 +330,7 @@ fn a_strongswan_client_moves_with_eseg_gateway() {
     let lab = Lab::builder().build().expect("lab");
     let a = lab.addresses().clone();
     let m = prepare_move(&lab);
-    let conf = client_conf(&a, |c| {
-        c.mobike = true;
-        c.local_addrs = "%any".into();
-    });
+    let conf = roaming_client_conf(&a);
     let (gateway, client) =
         eseg_gateway_and_strongswan_client(&lab, &GatewaySettings::default(), &conf);
     bring_up("scenario 10 A", &client, "net", &gateway);
@@ -344,10 +349,7 @@ fn a_strongswan_client_moves_with_eseg_gateway() {
 
     move_client_under_ping(&lab, m, vip);
 
-    let after = wait_for_moved_sa(&client, before.child_sas[0].spi_in, |sa| {
-        sa.local_host == m.new.to_string()
-    });
-    assert_same_ike_sa(&before, &after);
+    let after = wait_for_moved_sa(&client, &before, |sa| sa.local_host == m.new.to_string());
     assert_strongswan_initiated_mobike(&client.log());
     let theirs = after.child_sas[0].clone();
     let ours = gateway
@@ -367,14 +369,7 @@ fn a_strongswan_client_moves_with_eseg_gateway() {
 
     ping_through_the_new_pair(&lab, vip, &client, &gateway);
 
-    client.terminate_ike("c").expect("terminate");
-    gateway
-        .wait_for_status(
-            "the gateway to drop the IKE SA",
-            Duration::from_secs(5),
-            |r| r.ike_sas.is_empty(),
-        )
-        .expect("the Delete reaches the gateway on the new path");
+    strongswan_client_deletes(&client, &gateway);
 }
 
 #[test]
@@ -383,10 +378,7 @@ fn a_without_mobike_at_eseg_gateway_strongswan_makes_a_new_ike_sa() {
     let lab = Lab::builder().build().expect("lab");
     let a = lab.addresses().clone();
     let m = prepare_move(&lab);
-    let conf = client_conf(&a, |c| {
-        c.mobike = true;
-        c.local_addrs = "%any".into();
-    });
+    let conf = roaming_client_conf(&a);
     let settings = GatewaySettings {
         mobike: Some(false),
         ..GatewaySettings::default()
@@ -462,10 +454,7 @@ fn b_eseg_client_moves_with_a_strongswan_gateway() {
 
     move_client_under_ping(&lab, m, vip);
 
-    let after = wait_for_moved_sa(&gateway, before.child_sas[0].spi_in, |sa| {
-        sa.remote_host == m.new.to_string()
-    });
-    assert_same_ike_sa(&before, &after);
+    let after = wait_for_moved_sa(&gateway, &before, |sa| sa.remote_host == m.new.to_string());
     assert_strongswan_moved_peer(&gateway.log(), m);
     let theirs = after.child_sas[0].clone();
     let ours = client
@@ -484,10 +473,5 @@ fn b_eseg_client_moves_with_a_strongswan_gateway() {
 
     ping_through_the_new_pair(&lab, vip, &gateway, &client);
 
-    client
-        .terminate(Duration::from_secs(10))
-        .expect("eseg-client exits on SIGTERM");
-    gateway
-        .wait_for_no_sas(Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}: the client's Delete did not reach strongSwan"));
+    eseg_client_deletes(&mut client, &gateway);
 }

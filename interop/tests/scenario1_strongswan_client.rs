@@ -3,14 +3,12 @@
 
 mod common;
 
-use std::time::Duration;
-
 use eseg_interop::{exclusive, GatewaySettings, SwanctlConf};
 use lab::Lab;
 
 use common::{
     bring_up, check_child_sa_pair, eseg_gateway_and_strongswan_client, ping_both_ways,
-    report_throughput,
+    report_throughput, strongswan_client_deletes,
 };
 
 #[test]
@@ -55,12 +53,5 @@ fn strongswan_client_to_eseg_gateway() {
 
     report_throughput(&lab, "scenario 1");
 
-    client.terminate_ike("c").expect("terminate");
-    gateway
-        .wait_for_status(
-            "the gateway to drop the IKE SA",
-            Duration::from_secs(5),
-            |r| r.ike_sas.is_empty(),
-        )
-        .expect("gateway cleans up after the Delete");
+    strongswan_client_deletes(&client, &gateway);
 }

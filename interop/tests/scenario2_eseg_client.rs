@@ -4,14 +4,12 @@
 
 mod common;
 
-use std::time::Duration;
-
 use eseg_interop::{exclusive, SwanctlConf};
 use lab::Lab;
 
 use common::{
-    check_child_sa_pair, eseg_client_connected, ping_both_ways, report_throughput,
-    strongswan_gateway,
+    check_child_sa_pair, eseg_client_connected, eseg_client_deletes, ping_both_ways,
+    report_throughput, strongswan_gateway,
 };
 
 #[test]
@@ -52,12 +50,7 @@ fn eseg_client_to_strongswan_gateway() {
 
     report_throughput(&lab, "scenario 2");
 
-    client
-        .terminate(Duration::from_secs(10))
-        .expect("eseg-client exits on SIGTERM");
-    gateway
-        .wait_for_no_sas(Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}: the client's Delete did not reach strongSwan"));
+    eseg_client_deletes(&mut client, &gateway);
     assert!(
         gateway.log().contains("received DELETE for IKE_SA"),
         "no Delete in strongSwan's log"

@@ -25,7 +25,7 @@ use eseg_interop::{exclusive, Charon, EsegProcess, IkeSa, PingRun, SwanctlConf};
 use lab::{Host, Lab};
 use netio::dataplane::status::StatusReport;
 
-use common::{check_child_sa_pair, eseg_client_connected, strongswan_gateway};
+use common::{check_child_sa_pair, eseg_client_connected, eseg_client_deletes, strongswan_gateway};
 
 const PING_INTERVAL: Duration = Duration::from_millis(100);
 /// 25 s of pings: CHILD rekeys fall at about 7.2-8 s, 14.4-16 s and 21.6-24 s, the IKE rekey at
@@ -176,10 +176,5 @@ fn eseg_client_rekeys_with_strongswan_gateway() {
     assert_eq!(ike.virtual_ip.as_deref(), Some(vip.to_string().as_str()));
     assert_eq!(after.remote_vips, vec![vip.to_string()]);
 
-    client
-        .terminate(Duration::from_secs(10))
-        .expect("eseg-client exits on SIGTERM");
-    gateway
-        .wait_for_no_sas(Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}: the client's Delete did not reach strongSwan"));
+    eseg_client_deletes(&mut client, &gateway);
 }

@@ -85,6 +85,29 @@ pub fn eseg_client_connected(lab: &Lab, gateway: &Charon, extra: &[&str]) -> Ese
     client
 }
 
+/// The strongSwan client deletes its IKE SA `c`; eseg-gateway must drop it within 5 s.
+pub fn strongswan_client_deletes(client: &Charon, gateway: &EsegProcess) {
+    client.terminate_ike("c").expect("terminate");
+    gateway
+        .wait_for_status(
+            "the gateway to drop the IKE SA",
+            Duration::from_secs(5),
+            |r| r.ike_sas.is_empty(),
+        )
+        .unwrap_or_else(|e| panic!("{e}: the client's Delete did not reach eseg-gateway"));
+}
+
+/// eseg-client exits on SIGTERM; the strongSwan gateway must drop every SA within 5 s (the
+/// client's Delete reached it).
+pub fn eseg_client_deletes(client: &mut EsegProcess, gateway: &Charon) {
+    client
+        .terminate(Duration::from_secs(10))
+        .expect("eseg-client exits on SIGTERM");
+    gateway
+        .wait_for_no_sas(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}: the client's Delete did not reach strongSwan"));
+}
+
 /// Three pings each way through the tunnel: client 0 to the core, the core to the client's
 /// virtual IP `vip`.
 pub fn ping_both_ways(lab: &Lab, vip: Ipv4Addr) {
