@@ -182,13 +182,7 @@ pub(crate) fn handle_announce_response(
     view: &View<'_, '_>,
 ) {
     let Some(cookie2) = sa.mobike.cookie2.take() else {
-        ctx.event(Event::PeerAlive { sa: sa.handle });
-        ctx.event(Event::PathConfirmed {
-            sa: sa.handle,
-            path: announced,
-            mobike: false,
-            nat_local: sa.nat_local,
-        });
+        confirm_path(sa, ctx, announced, false);
         return;
     };
     let echoed = view
@@ -214,11 +208,17 @@ pub(crate) fn handle_announce_response(
     }
     nat_mapping_changed(sa, view);
     ctx.shared.counters.address_updates += 1;
+    confirm_path(sa, ctx, announced, true);
+}
+
+/// The peer answered on `path`: it is alive and the path works, by an UPDATE_SA_ADDRESSES
+/// exchange when `mobike`, else by a plain liveness check.
+fn confirm_path(sa: &IkeSa, ctx: &mut Ctx<'_>, path: Path, mobike: bool) {
     ctx.event(Event::PeerAlive { sa: sa.handle });
     ctx.event(Event::PathConfirmed {
         sa: sa.handle,
-        path: announced,
-        mobike: true,
+        path,
+        mobike,
         nat_local: sa.nat_local,
     });
 }
