@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub use lab::{Host, Lab, ProcessGuard};
 use netio::dataplane::status::StatusReport;
+use nix::sys::signal::Signal;
 
 /// How long a tunnel may take to come up.
 pub const TUNNEL_UP: Duration = Duration::from_secs(20);
@@ -154,6 +155,25 @@ impl Scenario {
             .wait_for_output("gateway up", Duration::from_secs(10))
             .unwrap_or_else(|e| panic!("gateway did not come up: {e}"));
         self.gateway = Some(gateway);
+    }
+
+    /// Kills the gateway with SIGKILL (a crash: no Delete reaches the clients), then starts it
+    /// again and waits until it serves.
+    pub fn crash_and_restart_gateway(&mut self) {
+        let mut old = self.gateway.take().expect("gateway");
+        old.signal(Signal::SIGKILL).expect("kill gateway");
+        old.wait_timeout(Duration::from_secs(5))
+            .expect("gateway gone");
+        self.start_gateway();
+    }
+
+    /// Waits until client `n` has printed at least `count` `key` lines (a tunnel that comes up
+    /// prints its `key=value` lines again), for up to [`TUNNEL_UP`] plus 15 s (a reconnect
+    /// waits for the client to notice first). Returns whether it did.
+    pub fn wait_for_printed(&self, n: usize, key: &str, count: usize) -> bool {
+        Self::wait_until(TUNNEL_UP + Duration::from_secs(15), || {
+            self.client_printed(n, key).len() >= count
+        })
     }
 
     /// What the gateway has logged so far (its stderr).

@@ -5,10 +5,8 @@
 //! client holds exactly its new IPv6 address: the old one left with the old tunnel.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 
-use eseg_tests::{Host, Lab, Scenario, TUNNEL_UP};
-use nix::sys::signal::Signal;
+use eseg_tests::{Host, Lab, Scenario};
 
 /// The lab's gateway configuration with both families: the IPv4 plan plus the lab's IPv6 pool,
 /// DNS, P-CSCF and protected subnet.
@@ -157,16 +155,12 @@ fn after_a_gateway_crash_the_client_holds_only_its_new_ipv6_address() {
     s.start_client(0, &["--ipv6"]);
     let a = s.lab.addresses().clone();
     assert!(s.ping(Host::Client(0), IpAddr::V6(a.v6.core)));
-    let mut old = s.gateway.take().expect("gateway");
-    old.signal(Signal::SIGKILL).expect("kill gateway");
-    old.wait_timeout(Duration::from_secs(5))
-        .expect("gateway gone");
-    s.start_gateway();
+    s.crash_and_restart_gateway();
     // Two P-CSCF lines (IPv4 and IPv6) per tunnel.
-    let reconnected = Scenario::wait_until(TUNNEL_UP + Duration::from_secs(15), || {
-        s.client_printed(0, "pcscf").len() >= 4
-    });
-    assert!(reconnected, "client did not reconnect");
+    assert!(
+        s.wait_for_printed(0, "pcscf", 4),
+        "client did not reconnect"
+    );
     let (_, v6) = printed_addresses(&s, 0);
     let vip6 = *v6.last().expect("an IPv6 address after the reconnect");
     let link = s.ip(

@@ -4,8 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use eseg_tests::{Host, Scenario, TUNNEL_UP};
-use nix::sys::signal::Signal;
+use eseg_tests::{Host, Scenario};
 
 #[test]
 fn client_reconnects_after_the_gateway_restarts() {
@@ -15,15 +14,11 @@ fn client_reconnects_after_the_gateway_restarts() {
     let vip = s.client_vip(0);
     assert!(s.ping(Host::Client(0), core));
     // A crash, not a clean stop: no Delete reaches the client.
-    let mut old = s.gateway.take().expect("gateway");
-    old.signal(Signal::SIGKILL).expect("kill gateway");
-    old.wait_timeout(Duration::from_secs(5))
-        .expect("gateway gone");
-    s.start_gateway();
-    let reconnected = Scenario::wait_until(TUNNEL_UP + Duration::from_secs(15), || {
-        s.client_printed(0, "pcscf").len() >= 2
-    });
-    assert!(reconnected, "client did not reconnect");
+    s.crash_and_restart_gateway();
+    assert!(
+        s.wait_for_printed(0, "pcscf", 2),
+        "client did not reconnect"
+    );
     assert_eq!(s.client_vip(0), vip, "same service: the same virtual IP");
     assert!(
         s.ping(Host::Client(0), core),
