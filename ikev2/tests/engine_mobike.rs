@@ -374,27 +374,83 @@ fn responder(mobike: bool) -> (Endpoint, Instant, Path) {
     (server, common::origin(), path)
 }
 
-/// A [`responder`] with one IKE SA a scripted initiator set up on the path, offering MOBIKE
-/// when `offer_mobike`; the responder's events so far are drained.
-fn established(offer_mobike: bool) -> (Endpoint, Instant, Path, Scripted, IkeSaHandle) {
-    let (mut server, now, path) = responder(true);
-    let scripted = Scripted::establish(&mut server, now, path, offer_mobike);
-    let sa = only_sa(&drain_events(&mut server));
-    (server, now, path, scripted, sa)
+/// A [`responder`] with one IKE SA that a scripted initiator set up.
+struct ScriptedSa {
+    server: Endpoint,
+    now: Instant,
+    /// The path the initiator's datagrams arrive on (the server's view).
+    path: Path,
+    scripted: Scripted,
+    /// The server's handle of the IKE SA.
+    sa: IkeSaHandle,
 }
 
-/// An INFORMATIONAL request of the scripted initiator carrying `bodies`, sent from `from`
-/// (the server's view), and the server's answer.
-fn informational(
-    scripted: &mut Scripted,
-    server: &mut Endpoint,
-    now: Instant,
-    from: Path,
-    bodies: Vec<PayloadBody<'_>>,
-) -> Reply {
-    scripted
-        .exchange(server, now, from, ExchangeType::Informational, bodies)
-        .unwrap()
+impl ScriptedSa {
+    /// The IKE SA set up, the initiator offering MOBIKE when `offer_mobike`; the responder's
+    /// events so far are drained.
+    fn establish(offer_mobike: bool) -> Self {
+        let (mut server, now, path) = responder(true);
+        let scripted = Scripted::establish(&mut server, now, path, offer_mobike);
+        let sa = only_sa(&drain_events(&mut server));
+        ScriptedSa {
+            server,
+            now,
+            path,
+            scripted,
+            sa,
+        }
+    }
+
+    /// An INFORMATIONAL request of the initiator carrying `bodies`, sent from `from` (the
+    /// server's view), and the server's answer.
+    fn informational(&mut self, from: Path, bodies: Vec<PayloadBody<'_>>) -> Reply {
+        self.scripted
+            .exchange(
+                &mut self.server,
+                self.now,
+                from,
+                ExchangeType::Informational,
+                bodies,
+            )
+            .unwrap()
+    }
+
+    /// An UPDATE_SA_ADDRESSES request sent from `from` (the server's view), with honest NAT
+    /// detection, the COOKIE2 `cookie` and `extra` notifies, and the server's answer.
+    fn update_from(&mut self, from: Path, cookie: &[u8], extra: Vec<PayloadBody<'_>>) -> Reply {
+        let (spi_i, spi_r) = (self.scripted.spi_i, self.scripted.spi_r);
+        let source = nat_detection_hash(spi_i, spi_r, from.remote);
+        let destination = nat_detection_hash(spi_i, spi_r, from.local);
+        let mut bodies = vec![
+            notify(NotifyType::UpdateSaAddresses, &[]),
+            notify(NotifyType::NatDetectionSourceIp, &source),
+            notify(NotifyType::NatDetectionDestinationIp, &destination),
+            notify(NotifyType::Cookie2, cookie),
+        ];
+        bodies.extend(extra);
+        self.informational(from, bodies)
+    }
+
+    /// The data paths of the `PathChanged` events the server emitted since the last call.
+    fn path_changes(&mut self) -> Vec<Path> {
+        path_changes(&drain_events(&mut self.server))
+    }
+
+    /// Asserts that `reply`, the server's answer on `path` (the server's view), carries the NAT
+    /// detection hashes of that path's addresses as the server sends from them (RFC 7296 §2.23).
+    fn assert_nat_detection_answers(&self, reply: &Reply, path: Path) {
+        let hash = |address| {
+            nat_detection_hash(self.scripted.spi_i, self.scripted.spi_r, address).to_vec()
+        };
+        assert_eq!(
+            reply.notify(NotifyType::NatDetectionSourceIp),
+            Some(hash(path.local))
+        );
+        assert_eq!(
+            reply.notify(NotifyType::NatDetectionDestinationIp),
+            Some(hash(path.remote))
+        );
+    }
 }
 
 fn drain_events(server: &mut Endpoint) -> Vec<Event> {
@@ -435,87 +491,40 @@ fn the_responder_answers_mobike_supported_only_when_offered() {
 
 #[test]
 fn cookie2_is_echoed_as_is_and_nat_detection_answered_in_any_informational() {
-    let (mut server, now, path) = responder(true);
-    let mut scripted = Scripted::establish(&mut server, now, path, true);
+    let mut t = ScriptedSa::establish(true);
+    let path = t.path;
     for length in [8, 33, 64] {
         let cookie: Vec<u8> = (0..length).map(|i| i as u8 ^ 0x5a).collect();
-        let reply = informational(
-            &mut scripted,
-            &mut server,
-            now,
-            path,
-            vec![notify(NotifyType::Cookie2, &cookie)],
-        );
+        let reply = t.informational(path, vec![notify(NotifyType::Cookie2, &cookie)]);
         assert_eq!(reply.notifies(), [(NotifyType::Cookie2, cookie)]);
     }
     // NAT detection in a request (no update) is answered for the response's addresses (§3.8).
-    let (spi_i, spi_r) = (scripted.spi_i, scripted.spi_r);
+    let (spi_i, spi_r) = (t.scripted.spi_i, t.scripted.spi_r);
     let source = nat_detection_hash(spi_i, spi_r, path.remote);
     let destination = nat_detection_hash(spi_i, spi_r, path.local);
-    let reply = informational(
-        &mut scripted,
-        &mut server,
-        now,
+    let reply = t.informational(
         path,
         vec![
             notify(NotifyType::NatDetectionSourceIp, &source),
             notify(NotifyType::NatDetectionDestinationIp, &destination),
         ],
     );
-    assert_nat_detection_answers(&scripted, &reply, path);
+    t.assert_nat_detection_answers(&reply, path);
     // A plain liveness check gets a plain answer.
-    let reply = informational(&mut scripted, &mut server, now, path, vec![]);
+    let reply = t.informational(path, vec![]);
     assert!(reply.notifies().is_empty());
-}
-
-/// Asserts that `reply`, the server's answer on `path` (the server's view), carries the NAT
-/// detection hashes of that path's addresses as the server sends from them (RFC 7296 §2.23).
-fn assert_nat_detection_answers(scripted: &Scripted, reply: &Reply, path: Path) {
-    let hash = |address| nat_detection_hash(scripted.spi_i, scripted.spi_r, address).to_vec();
-    assert_eq!(
-        reply.notify(NotifyType::NatDetectionSourceIp),
-        Some(hash(path.local))
-    );
-    assert_eq!(
-        reply.notify(NotifyType::NatDetectionDestinationIp),
-        Some(hash(path.remote))
-    );
-}
-
-/// An UPDATE_SA_ADDRESSES request as the scripted initiator sends it from `from` (the
-/// server's view), with honest NAT detection, a COOKIE2 and `extra` notifies.
-fn update_from(
-    scripted: &mut Scripted,
-    server: &mut Endpoint,
-    now: Instant,
-    from: Path,
-    cookie: &[u8],
-    extra: Vec<PayloadBody<'_>>,
-) -> Reply {
-    let source = nat_detection_hash(scripted.spi_i, scripted.spi_r, from.remote);
-    let destination = nat_detection_hash(scripted.spi_i, scripted.spi_r, from.local);
-    let mut bodies = vec![
-        notify(NotifyType::UpdateSaAddresses, &[]),
-        notify(NotifyType::NatDetectionSourceIp, &source),
-        notify(NotifyType::NatDetectionDestinationIp, &destination),
-        notify(NotifyType::Cookie2, cookie),
-    ];
-    bodies.extend(extra);
-    informational(scripted, server, now, from, bodies)
 }
 
 #[test]
 fn an_update_moves_the_responder_to_the_path_it_came_on() {
-    let (mut server, now, path, mut scripted, sa) = established(true);
+    let mut t = ScriptedSa::establish(true);
+    let (path, sa) = (t.path, t.sa);
     let new_path = Path::udp(path.local, "192.0.2.77:4500".parse().unwrap());
     let cookie = [0x42; 16];
     // Additional addresses are accepted and change nothing (we have one address, §3.4).
     let v4 = [192, 0, 2, 78];
     let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-    let reply = update_from(
-        &mut scripted,
-        &mut server,
-        now,
+    let reply = t.update_from(
         new_path,
         &cookie,
         vec![
@@ -525,38 +534,33 @@ fn an_update_moves_the_responder_to_the_path_it_came_on() {
     );
     assert_eq!(reply.path, new_path, "answered on the new path");
     assert_eq!(reply.notify(NotifyType::Cookie2), Some(cookie.to_vec()));
-    assert_nat_detection_answers(&scripted, &reply, new_path);
-    assert_eq!(server.path(sa), Some(new_path));
+    t.assert_nat_detection_answers(&reply, new_path);
+    assert_eq!(t.server.path(sa), Some(new_path));
     assert_eq!(
-        path_changes(&drain_events(&mut server)),
+        t.path_changes(),
         [new_path],
         "PathChanged for the data path"
     );
-    assert_eq!(server.counters().address_updates, 1);
+    assert_eq!(t.server.counters().address_updates, 1);
 
     // NO_ADDITIONAL_ADDRESSES alone is fine too.
-    let reply = informational(
-        &mut scripted,
-        &mut server,
-        now,
+    let reply = t.informational(
         new_path,
         vec![notify(NotifyType::NoAdditionalAddresses, &[])],
     );
     assert!(reply.notifies().is_empty());
-    assert!(server.is_established(sa));
+    assert!(t.server.is_established(sa));
 }
 
 #[test]
 fn no_nats_allowed_that_does_not_match_the_packet_is_refused_and_nothing_moves() {
-    let (mut server, now, path, mut scripted, sa) = established(true);
+    let mut t = ScriptedSa::establish(true);
+    let (path, sa) = (t.path, t.sa);
     let new_path = Path::udp(path.local, "192.0.2.77:4500".parse().unwrap());
     // What the initiator put in its headers: source 10.0.0.5:4500 (a NAT rewrote it).
     let behind_nat = [10, 0, 0, 5, 10, 99, 0, 1, 0x11, 0x94, 0x01, 0xf4];
     let cookie = [0x17; 8];
-    let reply = update_from(
-        &mut scripted,
-        &mut server,
-        now,
+    let reply = t.update_from(
         new_path,
         &cookie,
         vec![notify(NotifyType::NoNatsAllowed, &behind_nat)],
@@ -569,27 +573,25 @@ fn no_nats_allowed_that_does_not_match_the_packet_is_refused_and_nothing_moves()
         ]
     );
     assert_eq!(u16::from(NotifyType::UnexpectedNatDetected), 41);
-    assert_eq!(server.path(sa), Some(path));
-    assert!(path_changes(&drain_events(&mut server)).is_empty());
-    assert_eq!(server.counters().address_updates_failed, 1);
+    assert_eq!(t.server.path(sa), Some(path));
+    assert!(t.path_changes().is_empty());
+    assert_eq!(t.server.counters().address_updates_failed, 1);
 
     // The addresses as they arrived: accepted.
     let honest = [192, 0, 2, 77, 10, 99, 0, 1, 0x11, 0x94, 0x01, 0xf4];
-    let reply = update_from(
-        &mut scripted,
-        &mut server,
-        now,
+    let reply = t.update_from(
         new_path,
         &cookie,
         vec![notify(NotifyType::NoNatsAllowed, &honest)],
     );
     assert!(reply.notify(NotifyType::UnexpectedNatDetected).is_none());
-    assert_eq!(server.path(sa), Some(new_path));
+    assert_eq!(t.server.path(sa), Some(new_path));
 }
 
 #[test]
 fn malformed_mobike_notifies_get_invalid_syntax_and_are_counted() {
-    let (mut server, now, path, mut scripted, sa) = established(true);
+    let mut t = ScriptedSa::establish(true);
+    let (path, sa) = (t.path, t.sa);
     let other = Path::udp(path.local, "192.0.2.77:4500".parse().unwrap());
     let short_cookie = [1u8; 7];
     let long_cookie = [2u8; 65];
@@ -629,54 +631,57 @@ fn malformed_mobike_notifies_get_invalid_syntax_and_are_counted() {
     ];
     for (what, mut bodies) in cases {
         bodies.insert(0, notify(NotifyType::UpdateSaAddresses, &[]));
-        let before = server.counters();
-        let reply = informational(&mut scripted, &mut server, now, other, bodies);
+        let before = t.server.counters();
+        let reply = t.informational(other, bodies);
         assert_eq!(
             reply.notifies(),
             [(NotifyType::InvalidSyntax, Vec::new())],
             "{what}"
         );
         assert_eq!(
-            server.counters().dropped_malformed,
+            t.server.counters().dropped_malformed,
             before.dropped_malformed + 1,
             "{what}"
         );
-        assert_eq!(server.path(sa), Some(path), "{what}: not moved");
-        assert!(server.is_established(sa), "{what}");
+        assert_eq!(t.server.path(sa), Some(path), "{what}: not moved");
+        assert!(t.server.is_established(sa), "{what}");
     }
     // A Notify payload cut short inside the SK payload: 2 octets of body instead of at least 4.
     let truncated = [0u8, 0, 0, 6, 0, 0];
-    let before = server.counters();
-    let data = scripted.request_raw(ExchangeType::Informational, PayloadType::Notify, &truncated);
-    let reply = scripted.send(&mut server, now, path, &data).unwrap();
+    let before = t.server.counters();
+    let data = t
+        .scripted
+        .request_raw(ExchangeType::Informational, PayloadType::Notify, &truncated);
+    let reply = t.scripted.send(&mut t.server, t.now, path, &data).unwrap();
     assert_eq!(reply.notifies(), [(NotifyType::InvalidSyntax, Vec::new())]);
     assert_eq!(
-        server.counters().dropped_malformed,
+        t.server.counters().dropped_malformed,
         before.dropped_malformed + 1
     );
-    assert!(server.is_established(sa));
-    assert!(path_changes(&drain_events(&mut server)).is_empty());
+    assert!(t.server.is_established(sa));
+    assert!(t.path_changes().is_empty());
     // The SA still works.
-    let reply = informational(&mut scripted, &mut server, now, path, vec![]);
+    let reply = t.informational(path, vec![]);
     assert!(reply.notifies().is_empty());
 }
 
 #[test]
 fn an_update_on_an_ike_sa_without_mobike_is_ignored_and_counted() {
-    let (mut server, now, path, mut scripted, sa) = established(false);
-    assert!(!server.mobike(sa));
-    let before = server.counters();
+    let mut t = ScriptedSa::establish(false);
+    let (path, sa) = (t.path, t.sa);
+    assert!(!t.server.mobike(sa));
+    let before = t.server.counters();
     let cookie = [0x33; 12];
-    let reply = update_from(&mut scripted, &mut server, now, path, &cookie, vec![]);
+    let reply = t.update_from(path, &cookie, vec![]);
     // Answered normally (COOKIE2 and NAT detection still echoed), no update counted.
     assert_eq!(reply.notify(NotifyType::Cookie2), Some(cookie.to_vec()));
     assert!(reply.notify(NotifyType::InvalidSyntax).is_none());
     assert_eq!(
-        server.counters().dropped_unexpected,
+        t.server.counters().dropped_unexpected,
         before.dropped_unexpected + 1
     );
-    assert_eq!(server.counters().address_updates, 0);
-    assert!(server.is_established(sa));
+    assert_eq!(t.server.counters().address_updates, 0);
+    assert!(t.server.is_established(sa));
 }
 
 #[test]
