@@ -190,7 +190,10 @@ impl Lab {
     }
 
     /// Assigns addresses (IPv6 without duplicate-address detection, so they are usable at
-    /// once) and brings the interface up.
+    /// once) and brings the interface up. Its link-local address skips detection too: while
+    /// that address is tentative (a second or two after the link comes up) the kernel sends no
+    /// neighbour solicitation for a packet it forwards, so the first IPv6 packets routed across
+    /// a fresh lab would be lost.
     fn up_with_addresses(&self, host: Host, dev: &str, addrs: &[(IpAddr, u8)]) -> Result<()> {
         for (addr, len) in addrs {
             let prefix = format!("{addr}/{len}");
@@ -200,6 +203,7 @@ impl Lab {
             }
             self.ip(host, &args)?;
         }
+        self.sysctl(host, &[(&format!("net.ipv6.conf.{dev}.accept_dad"), "0")])?;
         self.ip(host, &["link", "set", dev, "up"])
     }
 
