@@ -360,6 +360,36 @@ fn the_ike_sa_keeps_mobike_across_an_ike_rekey() {
     assert_eq!(pair.server.path(server).unwrap().remote, new_path.local);
 }
 
+#[test]
+fn the_client_still_decides_the_addresses_after_the_gateway_rekeys_the_ike_sa() {
+    // The rekey's initiator takes the initiator role of the new IKE SA (RFC 7296 §2.18), but
+    // the original initiator keeps deciding on addresses (RFC 4555 §3.3), as strongSwan does.
+    let (mut pair, sa, server) = connected(honest_pair());
+    pair.server.rekey_ike(pair.now, server).unwrap();
+    pair.drive();
+    assert!(pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::IkeSaRekeyed { .. })));
+    let new_path = move_client(&mut pair, sa, "10.99.7.2:4500");
+    assert_eq!(confirmed(&pair.client_events), [(new_path, true)]);
+    assert_eq!(pair.server.path(server).unwrap().remote, new_path.local);
+}
+
+#[test]
+fn the_client_is_not_pulled_back_by_a_late_answer_on_a_path_it_left() {
+    // With forced encapsulation each side sees the other behind a NAT, so a gateway follows
+    // unannounced moves; the client, which decides the addresses, must not follow the gateway.
+    let (mut pair, sa, server) = connected(Pair::default_pair());
+    let path_c = moved(&pair, sa, "10.99.8.2:4500");
+    let path_d = moved(&pair, sa, "10.99.9.2:4500");
+    pair.client.migrate(pair.now, sa, path_c).unwrap();
+    pair.client_migrates(sa, path_d);
+    assert_eq!(pair.client.path(sa), Some(path_d));
+    assert_eq!(pair.server.path(server).unwrap().remote, path_d.local);
+    assert_eq!(confirmed(&pair.client_events).last(), Some(&(path_d, true)));
+}
+
 /// A responder without forced encapsulation (so its NAT detection hashes are the real ones),
 /// MOBIKE on unless `mobike` is false, and the path a scripted initiator's datagrams arrive on.
 fn responder(mobike: bool) -> (Endpoint, Instant, Path) {
@@ -725,8 +755,9 @@ fn an_initiator_behind_a_nat_announces_a_new_nat_mapping_it_learns_from_a_livene
 #[test]
 fn only_the_original_initiator_sends_address_updates() {
     // RFC 4555 §3.3: the initiator decides. A gateway that migrates its side of a MOBIKE SA
-    // sends a liveness check from the new path; the client follows it (the server side looks
-    // like a NAT to it, as encapsulation is forced), no UPDATE_SA_ADDRESSES is involved.
+    // sends a liveness check from the new path, no UPDATE_SA_ADDRESSES; the client answers it
+    // where it came from but keeps its own path (it does not follow the peer implicitly, even
+    // though the peer looks NATed to it with forced encapsulation).
     let (mut pair, sa, server) = connected(Pair::default_pair());
     assert!(pair.server.mobike(server));
     let path = pair.server.path(server).unwrap();
@@ -740,7 +771,7 @@ fn only_the_original_initiator_sends_address_updates() {
     assert_eq!(pair.client.counters().address_updates, 0);
     assert_eq!(pair.server.counters().address_updates, 0);
     assert!(pair.client.is_established(sa));
-    assert_eq!(pair.client.path(sa).unwrap().remote, new_path.local);
+    assert_eq!(pair.client.path(sa).unwrap().remote, path.local);
 }
 
 #[test]

@@ -255,6 +255,7 @@ pub(crate) fn handle_request(
     };
     sa.peer = Some(peer.clone());
     sa.mobike.negotiated = offers_mobike(ctx, &view);
+    sa.mobike.original_initiator = false;
     let id_body = codec::id_body(&peer.local_id);
     let auth = psk_auth(
         prf,
@@ -404,6 +405,7 @@ pub(crate) fn handle_response(
         }
     };
     sa.mobike.negotiated = offers_mobike(ctx, &view);
+    sa.mobike.original_initiator = true;
     announce_established(sa, ctx, &peer, &remote_id);
     let received = view
         .cp()

@@ -35,7 +35,7 @@ use std::net::{IpAddr, SocketAddr};
 use rand_core::RngCore;
 use subtle::ConstantTimeEq;
 
-use super::{init, Ctx, IkeSa, RequestKind, Role};
+use super::{init, Ctx, IkeSa, RequestKind};
 use crate::codec::View;
 use crate::crypto::NAT_DETECTION_HASH_LEN;
 use crate::error::Error;
@@ -59,6 +59,10 @@ const NO_NATS_V6_LEN: usize = 16 + 16 + 2 + 2;
 pub(crate) struct Mobike {
     /// Both ends sent MOBIKE_SUPPORTED in IKE_AUTH (§3.2). Kept across IKE SA rekeys.
     pub(crate) negotiated: bool,
+    /// We initiated the IKE SA that negotiated MOBIKE, so we alone decide on address updates
+    /// (§3.3). Kept across IKE SA rekeys whoever starts them, as the role that decides must not
+    /// swap when the gateway rekeys (the rekeyed SA's `role` is that of the rekey's initiator).
+    pub(crate) original_initiator: bool,
     /// Initiator: the COOKIE2 of our UPDATE_SA_ADDRESSES in flight, which the answer must echo.
     cookie2: Option<[u8; COOKIE2_LEN]>,
     /// Initiator: the peer's NAT_DETECTION_DESTINATION_IP last received (its view of our
@@ -72,6 +76,7 @@ impl Mobike {
     pub(crate) fn successor(&self) -> Self {
         Mobike {
             negotiated: self.negotiated,
+            original_initiator: self.original_initiator,
             cookie2: None,
             peer_view: None,
         }
@@ -87,9 +92,12 @@ impl Mobike {
 /// We still follow when the *peer* is behind a NAT and we are not: a NAT that changes its
 /// mapping gives the peer no address change to announce, strongSwan likewise moves such SAs
 /// when the peer's NAT mapping changes, and our data path sends ESP wherever the IKE SA is.
-/// A peer not behind a NAT (a MOBIKE client probing paths) moves it only explicitly.
+/// A peer not behind a NAT (a MOBIKE client probing paths) moves it only explicitly, and the
+/// original initiator never follows: it decides the addresses itself (§3.3), so an answer
+/// arriving late on a path it has left does not pull the SA back there.
 pub(crate) fn follows_implicitly(sa: &IkeSa) -> bool {
-    !sa.mobike.negotiated || (sa.nat_remote && !sa.nat_local)
+    !sa.mobike.negotiated
+        || (!sa.mobike.original_initiator && sa.nat_remote && !sa.nat_local)
 }
 
 /// Whether `view` is an explicit address update on a MOBIKE SA (then only [`Request::apply`]
@@ -103,7 +111,7 @@ pub(crate) fn is_explicit_update(sa: &IkeSa, view: &View<'_, '_>) -> bool {
 /// ([RFC 4555 §3.8](https://www.rfc-editor.org/rfc/rfc4555#section-3.8)).
 pub(crate) fn start_liveness(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), Error> {
     let kind = RequestKind::Liveness;
-    if !(sa.mobike.negotiated && sa.role == Role::Initiator && sa.nat_local) {
+    if !(sa.mobike.negotiated && sa.mobike.original_initiator && sa.nat_local) {
         return sa.request(ctx, ExchangeType::Informational, kind, Vec::new());
     }
     let (source, destination) = init::natd_payloads(ctx, sa.spi_i, sa.spi_r, &sa.path);
@@ -124,13 +132,13 @@ pub(crate) fn nat_mapping_changed(sa: &mut IkeSa, view: &View<'_, '_>) -> bool {
         return false;
     };
     let previous = sa.mobike.peer_view.replace(seen);
-    sa.mobike.negotiated && sa.role == Role::Initiator && previous.is_some_and(|p| p != seen)
+    sa.mobike.negotiated && sa.mobike.original_initiator && previous.is_some_and(|p| p != seen)
 }
 
 /// Whether we update the peer's view of our addresses with UPDATE_SA_ADDRESSES: MOBIKE was
 /// negotiated and we are the original initiator, who alone decides on address updates (§3.3).
 fn sends_updates(sa: &IkeSa) -> bool {
-    sa.mobike.negotiated && sa.role == Role::Initiator
+    sa.mobike.negotiated && sa.mobike.original_initiator
 }
 
 /// Announces the current path to the peer. The original initiator of a MOBIKE SA sends an
@@ -294,7 +302,7 @@ impl<'a> Request<'a> {
         if !self.update {
             return Ok(());
         }
-        if !sa.mobike.negotiated || sa.role == Role::Initiator {
+        if !sa.mobike.negotiated || sa.mobike.original_initiator {
             ctx.shared.counters.dropped_unexpected += 1;
             return Ok(());
         }
