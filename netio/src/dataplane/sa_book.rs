@@ -206,6 +206,16 @@ impl SaBook {
                 }
                 tracing::info!(remote = %path.remote, "peer moved");
             }
+            Event::PathConfirmed {
+                path, nat_local, ..
+            } => {
+                // Moving can put us behind a NAT or take us out from behind one: NAT
+                // keepalives follow what the answer on the current path showed (RFC 3948 §2.3).
+                if let Some(r) = self.sas.get_mut(&handle).filter(|r| r.path == *path) {
+                    r.nat_local = *nat_local;
+                }
+                tracing::debug!(local = %path.local, nat_local, "NAT keepalives follow the confirmed path");
+            }
             Event::PeerAlive { .. } => tracing::debug!("peer alive"),
             Event::Closed { reason, .. } => {
                 if let Some(r) = self.sas.remove(&handle) {
@@ -464,6 +474,41 @@ mod tests {
             );
         }
         (shared, book)
+    }
+
+    #[test]
+    fn nat_keepalives_follow_what_a_confirmed_move_showed() {
+        let [sa] = handles(1)[..] else { panic!() };
+        let (_, mut book) = book_with(&[]);
+        let now = crate::clock::now();
+        book.apply(
+            now,
+            &Event::IkeSaEstablished {
+                sa,
+                local_id: "client@example.org".parse().unwrap(),
+                remote_id: "gateway@example.org".parse().unwrap(),
+                nat_local: false,
+                nat_remote: false,
+                path: path(),
+                mobike: true,
+            },
+        );
+        assert!(book.natted_paths().is_empty());
+        let moved = Path::udp("203.0.113.9:4500".parse().unwrap(), path().remote);
+        let confirmed = |path, nat_local| Event::PathConfirmed {
+            sa,
+            path,
+            mobike: true,
+            nat_local,
+        };
+        book.apply(now, &Event::PathChanged { sa, path: moved });
+        // An answer for a path we have already left again changes nothing.
+        book.apply(now, &confirmed(path(), true));
+        assert!(book.natted_paths().is_empty());
+        book.apply(now, &confirmed(moved, true));
+        assert_eq!(book.natted_paths(), [moved]);
+        book.apply(now, &confirmed(moved, false));
+        assert!(book.natted_paths().is_empty());
     }
 
     #[test]

@@ -9,12 +9,13 @@ use std::fmt::Write as _;
 use std::io::{self, Read as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Largest report `query` accepts. A report is about 400 bytes per IKE SA with one CHILD SA, so
 /// this leaves room for a million SAs (100k SAs make about 40 MB).
@@ -25,6 +26,11 @@ const MAX_REPORT_LEN: u64 = 512 * 1024 * 1024;
 /// builds and serializes before the first byte goes out: a fraction of a second in a release
 /// build, seconds in a debug build or on a busy machine. A stuck client only holds its own writer.
 const REPORT_IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reports written at once at most; a connection beyond that is closed unanswered, so clients
+/// that never read cannot make the daemon hold more than this many reports (tens of MB each at
+/// 100k SAs).
+const MAX_REPORTS_IN_FLIGHT: usize = 4;
 
 /// Everything the status command shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,8 +160,15 @@ impl Drop for SocketFileGuard {
 
 /// Answers status connections until the control task goes away.
 pub async fn serve(listener: UnixListener, requests: mpsc::Sender<StatusRequest>) {
+    let writers = Arc::new(Semaphore::new(MAX_REPORTS_IN_FLIGHT));
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(writer) = Arc::clone(&writers).try_acquire_owned() else {
+            tracing::debug!(
+                "status connection closed: {MAX_REPORTS_IN_FLIGHT} reports still being written"
+            );
             continue;
         };
         let (tx, rx) = oneshot::channel();
@@ -170,6 +183,7 @@ pub async fn serve(listener: UnixListener, requests: mpsc::Sender<StatusRequest>
         // delays nobody else, and the next connection is served at once.
         tokio::spawn(async move {
             let _ = tokio::time::timeout(REPORT_IO_TIMEOUT, stream.write_all(&json)).await;
+            drop(writer);
         });
     }
 }
@@ -351,12 +365,23 @@ mod tests {
     }
 
     /// Serves `report` on a fresh status socket and queries it.
-    async fn round_trip(report: StatusReport, tag: &str) -> StatusReport {
+    /// A status socket answering every connection with `report`, in a fresh directory.
+    struct Served {
+        path: PathBuf,
+        dir: PathBuf,
+    }
+
+    impl Drop for Served {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn serve_report(report: StatusReport, tag: &str) -> Served {
         let dir =
             std::env::temp_dir().join(format!("eseg-status-test-{tag}-{}", std::process::id()));
         let path = dir.join("s.sock");
         let listener = bind(&path).unwrap();
-        let _guard = SocketFileGuard(path.clone());
         let (tx, mut rx) = mpsc::channel::<StatusRequest>(1);
         tokio::spawn(serve(listener, tx));
         tokio::spawn(async move {
@@ -364,12 +389,62 @@ mod tests {
                 let _ = reply.send(report.clone());
             }
         });
-        let queried = tokio::task::spawn_blocking(move || query(&path))
+        Served { path, dir }
+    }
+
+    /// Serves `report` on a fresh status socket and queries it.
+    async fn round_trip(report: StatusReport, tag: &str) -> StatusReport {
+        let served = serve_report(report, tag);
+        let path = served.path.clone();
+        tokio::task::spawn_blocking(move || query(&path))
             .await
             .unwrap()
-            .unwrap();
-        let _ = std::fs::remove_dir_all(dir);
-        queried
+            .unwrap()
+    }
+
+    /// A report far larger than a unix socket's buffer, so its writer waits for the reader.
+    fn large_report() -> StatusReport {
+        let mut report = sample();
+        let one = report.ike_sas.swap_remove(0);
+        report.ike_sas = (0..10_000)
+            .map(|handle| IkeSaStatus {
+                handle,
+                ..one.clone()
+            })
+            .collect();
+        report
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clients_that_never_read_hold_at_most_a_few_reports() {
+        let served = serve_report(large_report(), "stuck");
+        let path = served.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let connect = || std::os::unix::net::UnixStream::connect(&path).unwrap();
+            let stuck: Vec<_> = (0..MAX_REPORTS_IN_FLIGHT).map(|_| connect()).collect();
+            // Served in order: the next connection finds every writer busy and is closed
+            // unanswered.
+            let mut refused = connect();
+            refused
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let mut answer = Vec::new();
+            refused.read_to_end(&mut answer).unwrap();
+            assert!(answer.is_empty(), "{} bytes", answer.len());
+            // Once the stuck clients go, their writers end and reports flow again.
+            drop(stuck);
+            let report = (0..100)
+                .find_map(|_| {
+                    query(&path).ok().or_else(|| {
+                        std::thread::sleep(Duration::from_millis(50));
+                        None
+                    })
+                })
+                .expect("a report after the stuck clients left");
+            assert_eq!(report.ike_sas.len(), 10_000);
+        })
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
