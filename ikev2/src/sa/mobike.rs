@@ -96,8 +96,7 @@ impl Mobike {
 /// original initiator never follows: it decides the addresses itself (§3.3), so an answer
 /// arriving late on a path it has left does not pull the SA back there.
 pub(crate) fn follows_implicitly(sa: &IkeSa) -> bool {
-    !sa.mobike.negotiated
-        || (!sa.mobike.original_initiator && sa.nat_remote && !sa.nat_local)
+    !sa.mobike.negotiated || (!sa.mobike.original_initiator && sa.nat_remote && !sa.nat_local)
 }
 
 /// Whether `view` is an explicit address update on a MOBIKE SA (then only [`Request::apply`]
