@@ -47,9 +47,7 @@ pub fn run(config: Config, status_socket: PathBuf) -> Result<(), String> {
 fn peer_configs(config: &Config) -> Vec<Arc<PeerConfig>> {
     // Clients reach the protected subnets, and each other only when the configuration allows it
     // (then the pools are offered too, so their routes cover them).
-    let pools = [IpNet::V4(config.pool)]
-        .into_iter()
-        .chain(config.pool6.map(IpNet::V6));
+    let pools = config.pools();
     let reachable = config
         .protected_subnets
         .iter()
@@ -176,9 +174,8 @@ async fn serve(config: Config, status_socket: PathBuf) -> Result<(), String> {
     let policy = if config.client_to_client {
         DestinationPolicy::allow_all()
     } else {
-        let pools = [IpNet::V4(config.pool)]
-            .into_iter()
-            .chain(config.pool6.map(IpNet::V6))
+        let pools = config
+            .pools()
             .map(|net| esp::TrafficSelector::prefix(net.network(), net.prefix_len()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("pool selector: {e}"))?;

@@ -114,6 +114,13 @@ impl Config {
             .map(|net| Ipv6Addr::from(u128::from(net.network()).saturating_add(1)))
     }
 
+    /// The client address pools: the IPv4 pool, then `pool6` when there is one.
+    pub fn pools(&self) -> impl Iterator<Item = IpNet> {
+        [IpNet::V4(self.pool)]
+            .into_iter()
+            .chain(self.pool6.map(IpNet::V6))
+    }
+
     /// The socket addresses to bind for IKE and for NAT-T.
     pub fn bind_addresses(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
         self.listen.iter().map(|ip| {
